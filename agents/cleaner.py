@@ -1,0 +1,40 @@
+"""cleaner: extracts the main text with trafilatura and drops exact duplicates."""
+
+from __future__ import annotations
+
+from streams.app import Runtime
+from streams.records import CleanArticle, RawArticle, utcnow
+from streams.stages.clean import clean_html
+
+STAGE = "cleaner"
+
+
+async def clean_article(rt: Runtime, raw: RawArticle) -> CleanArticle:
+    """Clean one raw page in a CPU process (ExtractionFailed when it holds no article)."""
+    cleaned = await rt.run_cpu(clean_html, raw.html, raw.url, raw.title)
+    return CleanArticle(
+        url=cleaned.canonical_url,
+        item_url=raw.item_url,
+        feed_url=raw.feed_url,
+        source=raw.source,
+        title=cleaned.title or raw.title,
+        published=cleaned.published or raw.published,
+        language=cleaned.language,
+        text=cleaned.text,
+        text_hash=cleaned.text_hash,
+        cleaned_at=utcnow(),
+    )
+
+
+def attach(rt: Runtime) -> None:
+    @rt.app.agent(rt.topics.articles_raw, name="wirewatch.cleaner")
+    async def cleaner(stream: object) -> None:
+        async for raw in stream:  # type: ignore[attr-defined]
+            async with rt.guard(STAGE, raw.item_url, raw.item_url):
+                article = await clean_article(rt, raw)
+                duplicate = rt.state.duplicate_of(article.url, article.text_hash)
+                if duplicate is not None:
+                    rt.progress.finish(raw.item_url, f"duplicate: {duplicate}")
+                    continue
+                await rt.send(rt.topics.articles_clean, article.url, article)
+                rt.state.record_article(article.url, article.text_hash)

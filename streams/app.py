@@ -1,0 +1,223 @@
+"""The Faust app of one wirewatch process and the resources its agents share."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
+
+import aiohttp
+import faust
+
+from streams.records import Alert, DeadLetter, WireRecord, utcnow
+from streams.settings import Settings
+from streams.stages.fetch import Limits
+from streams.stages.match import Matcher, TokenMatcher
+from streams.stages.ner import warm
+from streams.stages.watchlist import Watch
+from streams.state import StateStore
+from streams.topics import Topics, declare_topics
+
+log = logging.getLogger("wirewatch")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+AlertSink = Callable[[Alert], Awaitable[None]]
+
+
+class Progress:
+    """Which feed items are still in flight, so `run --once` knows when everything has gone through."""
+
+    def __init__(self) -> None:
+        self.pending: set[str] = set()
+        self.outcomes: dict[str, str] = {}
+        self.polling_done = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    def expect(self, key: str) -> None:
+        if key not in self.outcomes:
+            self.pending.add(key)
+
+    def finish(self, key: str | None, outcome: str) -> None:
+        if key is None:
+            return
+        self.pending.discard(key)
+        self.outcomes.setdefault(key, outcome)
+        self._changed.set()
+
+    @property
+    def idle(self) -> bool:
+        return self.polling_done.is_set() and not self.pending
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True once polling is done and no item is in flight; False if the timeout passes first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.idle:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            waiters = [asyncio.ensure_future(self._changed.wait()), asyncio.ensure_future(self.polling_done.wait())]
+            _, undone = await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in undone:
+                waiter.cancel()
+        return True
+
+
+def _spawn_pool(settings: Settings) -> ProcessPoolExecutor:
+    # Spawned, not forked: the parent runs an event loop and Kafka client threads that must not be copied.
+    return ProcessPoolExecutor(
+        max_workers=settings.cpu_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=warm,
+        initargs=(settings.spacy_model,),
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything agents share: the app, its topics, state, HTTP session, CPU pool and progress."""
+
+    settings: Settings
+    app: faust.App
+    topics: Topics
+    state: StateStore
+    watches: list[Watch]
+    matcher: Matcher
+    feeds: list[str]
+    once: bool
+    progress: Progress = field(default_factory=Progress)
+    alert_sinks: list[AlertSink] = field(default_factory=list)
+    _http: aiohttp.ClientSession | None = None
+    _pool: ProcessPoolExecutor | None = None
+
+    # --- shared resources -------------------------------------------------------------------------
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                headers={"User-Agent": self.settings.user_agent},
+                connector=aiohttp.TCPConnector(limit=32, limit_per_host=4),
+            )
+        return self._http
+
+    def limits(self, max_bytes: int) -> Limits:
+        s = self.settings
+        return Limits(s.connect_timeout, s.read_timeout, s.total_timeout, max_bytes)
+
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = _spawn_pool(self.settings)
+        return self._pool
+
+    async def warm_up(self) -> None:
+        """Start the CPU processes and load the model in each before any record arrives."""
+        loop = asyncio.get_running_loop()
+        pool = self.pool()
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, warm, self.settings.spacy_model) for _ in range(self.settings.cpu_workers))
+        )
+
+    async def run_cpu(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run fn in a CPU process, away from the event loop; a dead pool is replaced, not fatal."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.pool(), functools.partial(fn, *args, **kwargs))
+        except BrokenProcessPool:
+            broken, self._pool = self._pool, None
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self.state.close()
+
+    # --- what agents call -------------------------------------------------------------------------
+    async def send(self, topic: faust.types.TopicT, key: str, value: WireRecord) -> None:
+        """Publish and wait for the broker's acknowledgement before the caller records anything."""
+        fut = await topic.send(key=key, value=value)
+        await fut
+
+    async def dead_letter(
+        self, stage: str, key: str, error_class: str, reason: str, item_url: str | None = None
+    ) -> None:
+        log.warning("dead-letter from %s for %s: %s: %s", stage, key, error_class, reason)
+        record = DeadLetter(
+            stage=stage, key=key, error_class=error_class, reason=reason, item_url=item_url, failed_at=utcnow()
+        )
+        await self.send(self.topics.deadletter, key, record)
+        self.progress.finish(item_url, "deadletter")
+
+    @asynccontextmanager
+    async def guard(self, stage: str, key: str, item_url: str | None) -> AsyncIterator[None]:
+        """Turn any failure on one record into a dead-letter record, so the agent lives on."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            error_class = getattr(exc, "reason_class", None) or type(exc).__name__
+            await self.dead_letter(stage, key, str(error_class), reason, item_url)
+
+
+def create_app(settings: Settings, broker_url: str) -> faust.App:
+    """The Faust app, configured from settings at start (nothing is read at import)."""
+    return faust.App(
+        settings.app_id,
+        broker=broker_url,
+        autodiscover=False,
+        web_enabled=False,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=settings.rebalance_timeout,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="orjson",
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    broker_url: str,
+    *,
+    feeds: list[str],
+    watches: list[Watch],
+    once: bool = False,
+    agents: tuple[str, ...] | None = None,
+) -> Runtime:
+    """Create the app, declare its topics and attach the agents (all of them unless named)."""
+    from agents import attach_agents
+
+    app = create_app(settings, broker_url)
+    topics = declare_topics(app, settings.topic_prefix, settings.partitions, settings.replication_factor)
+    runtime = Runtime(
+        settings=settings,
+        app=app,
+        topics=topics,
+        state=StateStore(settings.data_dir / "state.sqlite3"),
+        watches=watches,
+        matcher=TokenMatcher(watches),
+        feeds=feeds,
+        once=once,
+    )
+    attach_agents(runtime, agents)
+    return runtime
+

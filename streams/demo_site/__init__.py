@@ -1,0 +1,1 @@
+"""The bundled sample news site that `wirewatch demo` serves on loopback."""

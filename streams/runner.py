@@ -1,0 +1,97 @@
+"""Starts a wirewatch process: broker (embedded or given), Faust worker, agents; stops it all in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import faust
+
+from streams.app import AlertSink, Runtime, build_runtime
+from streams.broker import EmbeddedBroker
+from streams.settings import Settings
+from streams.stages.watchlist import Watch
+
+log = logging.getLogger("wirewatch")
+
+
+class PipelineTimeout(RuntimeError):
+    """`--once` gave up waiting: some items did not reach the end of the pipeline in time."""
+
+
+@dataclass
+class RunResult:
+    """What one run did: item outcomes by canonical item URL."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+
+
+async def run_pipeline(
+    settings: Settings,
+    *,
+    feeds: list[str],
+    watches: list[Watch],
+    once: bool,
+    sinks: list[AlertSink],
+    once_timeout: float = 600.0,
+    log_level: str = "warning",
+) -> RunResult:
+    """Run every agent in this process until stopped or, with once, until every item is through."""
+    broker: EmbeddedBroker | None = None
+    broker_url = settings.broker
+    if broker_url is None:
+        broker = EmbeddedBroker(log_path=settings.data_dir / "embedded-broker.log")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        broker_url = broker.start()
+        log.info("embedded broker on %s", broker_url)
+    runtime: Runtime | None = None
+    worker: faust.Worker | None = None
+    try:
+        runtime = build_runtime(settings, broker_url, feeds=feeds, watches=watches, once=once)
+        runtime.alert_sinks.extend(sinks)
+        await runtime.warm_up()
+        loop = asyncio.get_running_loop()
+        worker = faust.Worker(
+            runtime.app,
+            loop=loop,
+            quiet=True,
+            loglevel=log_level,
+            daemon=False,
+            redirect_stdouts=False,
+            stdout=sys.stderr,
+        )
+        # The progress spinner writes cursor escapes into whatever stream it is given.
+        worker.spinner = None
+        await worker.start()
+        stop = asyncio.Event()
+        # Ours, not the worker's: a signal ends the wait below, then everything stops in order.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        if once:
+            waiter = asyncio.ensure_future(runtime.progress.wait_idle(once_timeout))
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not waiter.done() or not waiter.result():
+                waiter.cancel()
+                if not stop.is_set():
+                    raise PipelineTimeout(
+                        f"{len(runtime.progress.pending)} item(s) still in flight after {once_timeout:.0f}s: "
+                        + ", ".join(sorted(runtime.progress.pending)[:5])
+                    )
+        else:
+            await stop.wait()
+        return RunResult(outcomes=dict(runtime.progress.outcomes), pending=set(runtime.progress.pending))
+    finally:
+        if worker is not None:
+            await worker.stop()
+        if runtime is not None:
+            await runtime.close()
+        if broker is not None:
+            broker.stop()

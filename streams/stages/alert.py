@@ -1,0 +1,76 @@
+"""Alerts: a stable id per article, a snippet around the first mention, and a readable rendering."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from streams.records import Alert, WatchMatch, utcnow
+
+
+def alert_id(canonical_url: str) -> str:
+    """The same article always yields the same id, so a reprocessed article never alerts twice."""
+    return hashlib.sha256(f"wirewatch-alert\x00{canonical_url}".encode()).hexdigest()[:32]
+
+
+def snippet(text: str, start: int, end: int, width: int) -> str:
+    """About `width` characters on each side of text[start:end], cut at word boundaries, on one line."""
+    left = max(0, start - width)
+    right = min(len(text), end + width)
+    if left > 0:
+        space = text.find(" ", left, start)
+        left = space + 1 if space != -1 else left
+    if right < len(text):
+        space = text.rfind(" ", end, right)
+        right = space if space != -1 else right
+    body = " ".join(text[left:right].split())
+    return ("…" if left > 0 else "") + body + ("…" if right < len(text) else "")
+
+
+def build_alert(
+    *,
+    url: str,
+    item_url: str,
+    title: str,
+    source: str,
+    published: str | None,
+    text: str,
+    matches: Sequence[WatchMatch],
+    snippet_chars: int,
+) -> Alert | None:
+    """One alert for an article that names at least one watch; None when it names none."""
+    if not matches:
+        return None
+    ordered = sorted(matches, key=lambda m: (m.start, m.end))
+    watches = list(dict.fromkeys(m.watch for m in ordered))
+    first = ordered[0]
+    return Alert(
+        alert_id=alert_id(url),
+        url=url,
+        item_url=item_url,
+        title=title,
+        source=source,
+        published=published,
+        watches=watches,
+        matches=list(ordered),
+        snippet=snippet(text, first.start, first.end, snippet_chars),
+        created_at=utcnow(),
+    )
+
+
+def render_text(alert: Alert) -> str:
+    """A few readable lines for a terminal."""
+    forms: dict[str, list[str]] = {}
+    for m in alert.matches:
+        seen = forms.setdefault(m.watch, [])
+        if m.text not in seen:
+            seen.append(m.text)
+    named = "; ".join(f"{w} ({', '.join(forms.get(w, []))})" for w in alert.watches)
+    when = f" · {alert.published}" if alert.published else ""
+    return (
+        f"ALERT {alert.alert_id[:12]} · {alert.source}{when}\n"
+        f"  {alert.title}\n"
+        f"  {alert.url}\n"
+        f"  watches: {named}\n"
+        f"  “{alert.snippet}”"
+    )

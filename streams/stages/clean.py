@@ -1,0 +1,86 @@
+"""Main-text extraction with trafilatura: title, text, date, language and canonical URL of a page."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+import trafilatura
+
+from streams.stages.urls import canonical_url, is_web_url
+
+
+class ExtractionFailed(ValueError):
+    """A page from which no article text could be extracted."""
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """What the cleaner keeps of a page."""
+
+    canonical_url: str
+    title: str
+    text: str
+    published: str | None
+    language: str | None
+    text_hash: str
+
+
+# Below this many characters a "main text" is a cookie notice or an error page, not an article.
+MIN_TEXT_CHARS = 200
+
+_CANONICAL = re.compile(
+    r"""<link\b(?=[^>]*\brel\s*=\s*["']?canonical\b)[^>]*\bhref\s*=\s*["']([^"'>]+)["']""", re.IGNORECASE
+)
+_HTML_LANG = re.compile(r"""<html\b[^>]*\blang\s*=\s*["']?([A-Za-z]{2,3})\b""", re.IGNORECASE)
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+
+
+def text_hash(text: str) -> str:
+    """SHA-256 of the text with Unicode, case and white space normalised, so re-encodings collide."""
+    norm = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return hashlib.sha256(norm.encode("utf-8")).hexdigest()
+
+
+def _head(html: str) -> str:
+    end = _HEAD_END.search(html, 0, 200_000)
+    return html[: end.start()] if end else html[:20_000]
+
+
+def find_canonical(html: str, page_url: str) -> str:
+    """The page's rel=canonical URL, resolved and canonicalised; the page URL when there is none."""
+    found = _CANONICAL.search(_head(html))
+    if found:
+        candidate = urljoin(page_url, found.group(1).strip())
+        if is_web_url(candidate):
+            return canonical_url(candidate)
+    return canonical_url(page_url)
+
+
+def clean_html(html: str, page_url: str, fallback_title: str = "") -> Cleaned:
+    """Extract the article from a page; raise ExtractionFailed when it holds no article text."""
+    doc = trafilatura.bare_extraction(
+        html,
+        url=page_url,
+        include_comments=False,
+        include_tables=False,
+        include_links=False,
+        with_metadata=True,
+        deduplicate=False,
+    )
+    text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
+    if len(text) < MIN_TEXT_CHARS:
+        raise ExtractionFailed(f"no article text found ({len(text)} characters after cleaning)")
+    lang_match = _HTML_LANG.search(_head(html))
+    language = getattr(doc, "language", None) or (lang_match.group(1).lower() if lang_match else None)
+    return Cleaned(
+        canonical_url=find_canonical(html, page_url),
+        title=(getattr(doc, "title", None) or fallback_title or "").strip(),
+        text=text,
+        published=getattr(doc, "date", None),
+        language=language,
+        text_hash=text_hash(text),
+    )

@@ -1,0 +1,130 @@
+"""Feed lists and feed documents: from bytes to the items the poller publishes."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+from lxml import etree
+
+from streams.stages.urls import canonical_url, is_web_url
+
+
+class BadFeed(ValueError):
+    """A feed document that is not RSS or Atom, or has no usable items."""
+
+
+class FeedListError(ValueError):
+    """A feed list that cannot be read, with the line or element at fault."""
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One feed entry reduced to what the pipeline needs."""
+
+    url: str
+    title: str
+    published: str | None
+    summary: str
+    guid: str
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed feed: its title and its items with a usable web link."""
+
+    title: str
+    items: list[ParsedItem]
+    # Entries dropped because their link was missing or not http(s), for the dead-letter topic.
+    rejected: list[str]
+
+
+def read_feed_list(path: Path) -> list[str]:
+    """Feed URLs from a text file (one a line, '#' comments) or an OPML file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FeedListError(f"{path}: {exc.strerror or exc}") from exc
+    if data.lstrip().startswith(b"<"):
+        return _read_opml(path, data)
+    urls: list[str] = []
+    for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not is_web_url(text):
+            raise FeedListError(f"{path} line {lineno}: not an http(s) URL: {text!r}")
+        urls.append(text)
+    return list(dict.fromkeys(urls))
+
+
+def _read_opml(path: Path, data: bytes) -> list[str]:
+    # No network, no entities: an OPML file is read as plain XML and nothing it references is opened.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(data, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        raise FeedListError(f"{path}: not a valid OPML file: {exc}") from exc
+    urls: list[str] = []
+    for outline in root.iter("outline"):
+        url = outline.get("xmlUrl") or outline.get("xmlurl")
+        if url is None:
+            continue
+        if not is_web_url(url):
+            raise FeedListError(f"{path} line {outline.sourceline}: not an http(s) feed URL: {url!r}")
+        urls.append(url.strip())
+    if not urls:
+        raise FeedListError(f"{path}: OPML file lists no feeds (no outline with xmlUrl)")
+    return list(dict.fromkeys(urls))
+
+
+def _iso(parsed: Any) -> str | None:
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value or "").split())
+
+
+def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
+    """Parse RSS or Atom bytes; raise BadFeed when the document is not a feed at all."""
+    parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False)
+    version = parsed.get("version") or ""
+    entries = parsed.get("entries") or []
+    if not version and not entries:
+        problem = parsed.get("bozo_exception")
+        detail = f": {problem}" if problem else ""
+        raise BadFeed(f"not an RSS or Atom feed{detail}")
+    feed_meta = parsed.get("feed") or {}
+    title = _text(feed_meta.get("title")) or (urlsplit(feed_url).hostname or feed_url)
+    items: list[ParsedItem] = []
+    rejected: list[str] = []
+    for entry in entries:
+        link = str(entry.get("link") or "").strip()
+        if link:
+            link = urljoin(feed_url, link)
+        if not link or not is_web_url(link):
+            rejected.append(_text(entry.get("title")) or link or "(entry without link)")
+            continue
+        when = entry.get("published_parsed") or entry.get("updated_parsed")
+        items.append(
+            ParsedItem(
+                url=canonical_url(link),
+                title=_text(entry.get("title")),
+                published=_iso(when),
+                summary=_text(entry.get("summary"))[:2000],
+                guid=str(entry.get("id") or link),
+            )
+        )
+    return ParsedFeed(title=title, items=items, rejected=rejected)
+

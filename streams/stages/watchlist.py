@@ -1,0 +1,90 @@
+"""The watchlist file: the actors and locations an analyst follows, checked line by line at start."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KINDS = ("actor", "location")
+_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class WatchlistError(ValueError):
+    """A watchlist that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One watched actor or location."""
+
+    id: str
+    kind: str
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+def _node_line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
+    """Parse and check watchlist YAML; every error says which line is at fault."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise WatchlistError(f"{source}: not valid YAML: {exc}") from exc
+    if root is None:
+        raise WatchlistError(f"{source}: empty watchlist (expected a 'watches:' list)")
+    if not isinstance(root, yaml.MappingNode):
+        raise WatchlistError(f"{source} line {_node_line(root)}: expected a mapping with a 'watches:' list")
+    watches_node: yaml.Node | None = None
+    for key, value in root.value:
+        if key.value == "watches":
+            watches_node = value
+        else:
+            raise WatchlistError(f"{source} line {_node_line(key)}: unknown key {key.value!r}")
+    if not isinstance(watches_node, yaml.SequenceNode):
+        line = _node_line(watches_node) if watches_node is not None else 1
+        raise WatchlistError(f"{source} line {line}: 'watches' must be a list")
+    seen: dict[str, int] = {}
+    watches: list[Watch] = []
+    for entry in watches_node.value:
+        line = _node_line(entry)
+        where = f"{source} line {line}"
+        data: Any = yaml.safe_load(yaml.serialize(entry))
+        if not isinstance(data, dict):
+            raise WatchlistError(f"{where}: each watch must be a mapping with id, kind and name")
+        unknown = set(data) - {"id", "kind", "name", "aliases"}
+        if unknown:
+            raise WatchlistError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        wid = str(data.get("id") or "")
+        if not _ID.match(wid):
+            raise WatchlistError(f"{where}: id {wid!r} must match [a-z0-9-]+ (lower case, digits, hyphens)")
+        if wid in seen:
+            raise WatchlistError(f"{where}: duplicate id {wid!r} (first used on line {seen[wid]})")
+        seen[wid] = line
+        kind = data.get("kind")
+        if kind not in KINDS:
+            raise WatchlistError(f"{where}: unknown kind {kind!r} for {wid!r} (use actor or location)")
+        name = " ".join(str(data.get("name") or "").split())
+        if not name:
+            raise WatchlistError(f"{where}: empty name for {wid!r}")
+        raw_aliases = data.get("aliases") or []
+        if not isinstance(raw_aliases, list):
+            raise WatchlistError(f"{where}: aliases of {wid!r} must be a list")
+        aliases = tuple(" ".join(str(a).split()) for a in raw_aliases if str(a).strip())
+        watches.append(Watch(id=wid, kind=str(kind), name=name, aliases=aliases))
+    return watches
+
+
+def load_watchlist(path: Path) -> list[Watch]:
+    """Read and check a watchlist file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WatchlistError(f"{path}: {exc.strerror or exc}") from exc
+    return parse_watchlist(text, str(path))

@@ -1,0 +1,82 @@
+"""The six wirewatch topics: declared once here, by name, key and record type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import faust
+from faust.types import TopicT
+
+from streams.records import (
+    Alert,
+    ArticleEntities,
+    CleanArticle,
+    DeadLetter,
+    FeedItem,
+    RawArticle,
+    WireRecord,
+)
+
+FEED_ITEMS: Final = "wirewatch.feed-items"
+ARTICLES_RAW: Final = "wirewatch.articles.raw"
+ARTICLES_CLEAN: Final = "wirewatch.articles.clean"
+ARTICLES_ENTITIES: Final = "wirewatch.articles.entities"
+ALERTS: Final = "wirewatch.alerts"
+DEADLETTER: Final = "wirewatch.deadletter"
+
+#: Topic name -> record type; the schema of each lives at schemas/<topic name>.json.
+RECORD_TYPES: Final[dict[str, type[WireRecord]]] = {
+    FEED_ITEMS: FeedItem,
+    ARTICLES_RAW: RawArticle,
+    ARTICLES_CLEAN: CleanArticle,
+    ARTICLES_ENTITIES: ArticleEntities,
+    ALERTS: Alert,
+    DEADLETTER: DeadLetter,
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The declared topics of one app, under that app's topic prefix."""
+
+    feed_items: TopicT
+    articles_raw: TopicT
+    articles_clean: TopicT
+    articles_entities: TopicT
+    alerts: TopicT
+    deadletter: TopicT
+
+    def all(self) -> list[TopicT]:
+        return [
+            self.feed_items,
+            self.articles_raw,
+            self.articles_clean,
+            self.articles_entities,
+            self.alerts,
+            self.deadletter,
+        ]
+
+
+def declare_topics(app: faust.App, prefix: str, partitions: int, replicas: int) -> Topics:
+    """Declare every topic on the app: string keys, JSON values of the topic's record type."""
+
+    def topic(name: str) -> TopicT:
+        return app.topic(
+            prefix + name,
+            key_type=str,
+            value_type=RECORD_TYPES[name],
+            key_serializer="raw",
+            value_serializer="orjson",
+            partitions=partitions,
+            replicas=replicas,
+        )
+
+    return Topics(
+        feed_items=topic(FEED_ITEMS),
+        articles_raw=topic(ARTICLES_RAW),
+        articles_clean=topic(ARTICLES_CLEAN),
+        articles_entities=topic(ARTICLES_ENTITIES),
+        alerts=topic(ALERTS),
+        deadletter=topic(DEADLETTER),
+    )
