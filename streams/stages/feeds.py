@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import calendar
+import html
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,8 +94,12 @@ def _iso(parsed: Any) -> str | None:
         return None
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
 def _text(value: Any) -> str:
-    return " ".join(str(value or "").split())
+    """Feed fields as plain text: tags dropped, entities decoded, white space folded."""
+    return " ".join(html.unescape(_TAG.sub(" ", str(value or ""))).split())
 
 
 def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:

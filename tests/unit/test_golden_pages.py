@@ -1,0 +1,41 @@
+"""The cleaner against stored pages and their expected extraction (set WIREWATCH_UPDATE_GOLDEN=1 to rewrite)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from streams.stages.clean import ExtractionFailed, clean_html
+
+GOLDEN = Path(__file__).parent.parent / "data" / "golden"
+PAGES = sorted(p for p in GOLDEN.glob("*.html") if (p.with_suffix(".json")).exists() or os.environ.get("WIREWATCH_UPDATE_GOLDEN"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_page_extracts_as_stored(page: Path) -> None:
+    url = f"https://golden.example/{page.stem}"
+    expected_path = page.with_suffix(".json")
+    try:
+        cleaned = clean_html(page.read_text(encoding="utf-8"), url)
+        got = {
+            "canonical_url": cleaned.canonical_url,
+            "title": cleaned.title,
+            "published": cleaned.published,
+            "language": cleaned.language,
+            "text": cleaned.text,
+        }
+    except ExtractionFailed as exc:
+        got = {"error": "extraction_failed", "reason": str(exc)}
+    if os.environ.get("WIREWATCH_UPDATE_GOLDEN"):
+        old = json.loads(expected_path.read_text()) if expected_path.exists() else {}
+        got_out = {**got, **{k: v for k, v in old.items() if k in ("absent",)}}
+        expected_path.write_text(json.dumps(got_out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    expected = json.loads(expected_path.read_text(encoding="utf-8"))
+    absent = expected.pop("absent", [])
+    assert got == expected
+    # Clutter that must never reach the text: nav, sidebars, related lists, comments.
+    for phrase in absent:
+        assert phrase not in got.get("text", ""), phrase

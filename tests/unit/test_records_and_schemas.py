@@ -1,0 +1,96 @@
+"""The JSON Schemas and the record classes agree, and records serialise to what the schemas allow."""
+
+from __future__ import annotations
+
+import typing
+
+import jsonschema
+import orjson
+import pytest
+
+from schemas import load_schema
+from streams.records import Alert, Entity, WatchMatch, WireRecord
+from streams.stages.alert import alert_id, build_alert, render_text, snippet
+from streams.topics import RECORD_TYPES
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number"}
+
+
+def _expected_type(hint: object) -> object:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is list:
+        return "array"
+    if args and len(typing.get_args(hint)) == 2:
+        return [_JSON_TYPES[args[0]], "null"]  # type: ignore[index]
+    return _JSON_TYPES[hint]  # type: ignore[index]
+
+
+def _check(cls: type[WireRecord], schema: dict[str, typing.Any], defs: dict[str, typing.Any]) -> None:
+    hints = typing.get_type_hints(cls)
+    fields = list(cls._options.fields)
+    assert list(schema["properties"]) == fields
+    assert schema["required"] == fields
+    assert schema["additionalProperties"] is False
+    for name in fields:
+        prop = schema["properties"][name]
+        assert prop["type"] == _expected_type(hints[name]), name
+        assert prop["description"], name
+        if prop["type"] == "array":
+            (item,) = typing.get_args(hints[name])
+            if isinstance(item, type) and issubclass(item, WireRecord):
+                ref = prop["items"]["$ref"].rsplit("/", 1)[1]
+                assert ref == item.__name__
+                _check(item, defs[ref], defs)
+
+
+@pytest.mark.parametrize("topic", sorted(RECORD_TYPES))
+def test_schema_and_record_class_agree(topic: str) -> None:
+    schema = load_schema(topic)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["title"] == topic
+    _check(RECORD_TYPES[topic], schema, schema.get("$defs", {}))
+
+
+def _alert() -> Alert:
+    text = "Intro. Forces loyal to Khalifa Haftar advanced on Sirte on Friday, officials said."
+    start = text.index("Khalifa")
+    alert = build_alert(
+        url="https://a.example/x",
+        item_url="https://a.example/x",
+        title="T",
+        source="S",
+        published=None,
+        text=text,
+        matches=[
+            WatchMatch(watch="sirte", kind="location", text="Sirte", start=text.index("Sirte"), end=text.index("Sirte") + 5, how="exact", score=1.0),
+            WatchMatch(watch="khalifa-haftar", kind="actor", text="Khalifa Haftar", start=start, end=start + 14, how="exact", score=1.0),
+        ],
+        snippet_chars=20,
+    )
+    assert alert is not None
+    return alert
+
+
+def test_alert_is_stable_ordered_and_valid() -> None:
+    alert = _alert()
+    assert alert.alert_id == alert_id("https://a.example/x") == _alert().alert_id
+    assert alert_id("https://a.example/y") != alert.alert_id
+    assert alert.watches == ["khalifa-haftar", "sirte"]
+    assert alert.snippet == "…Forces loyal to Khalifa Haftar advanced on Sirte…"
+    data = orjson.loads(alert.dumps())
+    jsonschema.validate(data, load_schema("wirewatch.alerts"))
+    assert Alert.from_data(data) == alert
+    assert "khalifa-haftar (Khalifa Haftar)" in render_text(alert)
+
+
+def test_no_alert_without_matches() -> None:
+    assert build_alert(url="u", item_url="u", title="", source="", published=None, text="x", matches=[], snippet_chars=10) is None
+
+
+def test_snippet_at_text_edges() -> None:
+    assert snippet("Haftar spoke", 0, 6, 100) == "Haftar spoke"
+
+
+def test_entity_round_trip() -> None:
+    e = Entity(text="Sirte", label="GPE", start=3, end=8)
+    assert Entity.from_data(orjson.loads(e.dumps())) == e

@@ -1,0 +1,26 @@
+"""Settings come from defaults, then the config file, then the environment, then flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.settings import SettingsError, load_settings
+
+
+def test_precedence(tmp_path: Path) -> None:
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text("settings:\n  partitions: 8\n  cpu_workers: 2\n  broker: kafka://file:9092\n")
+    s = load_settings(config, env={"WIREWATCH_CPU_WORKERS": "3"}, broker="kafka://flag:9092")
+    assert (s.partitions, s.cpu_workers, s.broker) == (8, 3, "kafka://flag:9092")
+    assert load_settings(None, env={}).embedded
+
+
+def test_bad_values_name_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text("settings:\n  partitons: 8\n")
+    with pytest.raises(SettingsError, match="settings.partitons"):
+        load_settings(config, env={})
+    with pytest.raises(SettingsError, match="'partitions'"):
+        load_settings(None, env={"WIREWATCH_PARTITIONS": "many"})
