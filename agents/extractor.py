@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from faust.types import StreamT
+
 from streams.app import Runtime
 from streams.records import ArticleEntities, CleanArticle, Entity, WatchMatch, utcnow
 from streams.stages.ner import entities
@@ -32,10 +36,16 @@ async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
     )
 
 
+async def handle(rt: Runtime, article: CleanArticle) -> str:
+    async with rt.guard(STAGE, article.url, article.item_url):
+        result = await extract(rt, article)
+        await rt.send(rt.topics.articles_entities, article.url, result)
+        return "extracted"
+    return "dead-lettered"
+
+
 def attach(rt: Runtime) -> None:
     @rt.app.agent(rt.topics.articles_clean, name="wirewatch.extractor")
-    async def extractor(stream: object) -> None:
-        async for article in stream:  # type: ignore[attr-defined]
-            async with rt.guard(STAGE, article.url, article.item_url):
-                result = await extract(rt, article)
-                await rt.send(rt.topics.articles_entities, article.url, result)
+    async def extractor(stream: StreamT[CleanArticle]) -> AsyncIterator[str]:
+        async for article in stream:
+            yield await handle(rt, article)

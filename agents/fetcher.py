@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from faust.types import StreamT
+
 from streams.app import Runtime
 from streams.records import FeedItem, RawArticle, utcnow
 from streams.stages.fetch import decode_html, fetch
@@ -27,10 +31,17 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
     )
 
 
+async def handle(rt: Runtime, item: FeedItem) -> str:
+    async with rt.guard(STAGE, item.url, item.url):
+        raw = await fetch_article(rt, item)
+        await rt.send(rt.topics.articles_raw, item.url, raw)
+        return "fetched"
+    return "dead-lettered"
+
+
 def attach(rt: Runtime) -> None:
     @rt.app.agent(rt.topics.feed_items, name="wirewatch.fetcher")
-    async def fetcher(stream: object) -> None:
-        async for item in stream:  # type: ignore[attr-defined]
-            async with rt.guard(STAGE, item.url, item.url):
-                raw = await fetch_article(rt, item)
-                await rt.send(rt.topics.articles_raw, item.url, raw)
+    async def fetcher(stream: StreamT[FeedItem]) -> AsyncIterator[str]:
+        # Yielding the outcome lets Faust's test context wait until a record is fully handled.
+        async for item in stream:
+            yield await handle(rt, item)

@@ -1,0 +1,97 @@
+"""Agents through Faust's test context: records in, records out, failures to the dead-letter topic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.app import Runtime, build_runtime
+from streams.records import ArticleEntities, CleanArticle, FeedItem, WatchMatch, WireRecord, utcnow
+from streams.settings import Settings
+from streams.stages.watchlist import Watch
+
+WATCHES = [Watch("khalifa-haftar", "actor", "Khalifa Haftar"), Watch("sirte", "location", "Sirte")]
+TEXT = "Forces loyal to Khalifa Haftar regrouped east of Sirte on Monday, officials said. " * 3
+
+
+class Sent:
+    """Stands in for Runtime.send: remembers what each agent published, by topic."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, WireRecord]] = []
+
+    async def __call__(self, topic: Any, key: str, value: WireRecord) -> None:
+        self.records.append((topic.get_topic_name(), key, value))
+
+    def on(self, suffix: str) -> list[WireRecord]:
+        return [v for t, _, v in self.records if t.endswith(suffix)]
+
+
+@pytest.fixture
+def rt(unique_settings: Settings) -> Iterator[Runtime]:
+    runtime = build_runtime(unique_settings, "kafka://127.0.0.1:9", feeds=[], watches=WATCHES)
+    runtime.send = Sent()  # type: ignore[method-assign]
+    yield runtime
+    runtime.state.close()
+
+
+def _agent(rt: Runtime, name: str) -> Any:
+    return rt.app.agents[f"wirewatch.{name}"]
+
+
+def _entities(url: str, matches: list[WatchMatch]) -> ArticleEntities:
+    return ArticleEntities(
+        url=url, item_url=url, feed_url="f", source="S", title="T", published=None, language="en", text=TEXT,
+        model="m", entities=[], matches=matches, extracted_at=utcnow(),
+    )
+
+
+async def test_alerter_alerts_once_per_article(rt: Runtime) -> None:
+    start = TEXT.index("Khalifa")
+    match = WatchMatch(watch="khalifa-haftar", kind="actor", text="Khalifa Haftar", start=start, end=start + 14, how="exact", score=1.0)
+    async with _agent(rt, "alerter").test_context() as agent:
+        await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")
+        await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")
+        await agent.put(_entities("https://a.example/2", []), key="https://a.example/2")
+    sent: Sent = rt.send  # type: ignore[assignment]
+    alerts = sent.on("wirewatch.alerts")
+    assert len(alerts) == 1
+    assert alerts[0].watches == ["khalifa-haftar"]  # type: ignore[attr-defined]
+    assert rt.progress.outcomes == {"https://a.example/1": "alert already raised", "https://a.example/2": "no watch named"}
+
+
+async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
+    article = CleanArticle(
+        url="https://a.example/3", item_url="https://a.example/3", feed_url="f", source="S", title="T",
+        published=None, language="en", text=TEXT, text_hash="h", cleaned_at=utcnow(),
+    )
+    try:
+        async with _agent(rt, "extractor").test_context() as agent:
+            await agent.put(article, key=article.url)
+    finally:
+        await rt.close()
+    sent: Sent = rt.send  # type: ignore[assignment]
+    assert not sent.on("wirewatch.deadletter"), sent.on("wirewatch.deadletter")
+    (out,) = sent.on("wirewatch.articles.entities")
+    assert {m.watch for m in out.matches} == {"khalifa-haftar", "sirte"}  # type: ignore[attr-defined]
+    labels = {(e.text, e.label) for e in out.entities}  # type: ignore[attr-defined]
+    assert ("Khalifa Haftar", "PERSON") in labels
+    for e in out.entities:  # type: ignore[attr-defined]
+        assert TEXT[e.start : e.end] == e.text
+
+
+async def test_fetcher_failure_goes_to_dead_letter_and_agent_lives(rt: Runtime, tmp_path: Path) -> None:
+    bad = FeedItem(url="http://127.0.0.1:9/nothing", feed_url="f", source="S", title="T", published=None,
+                   summary="", guid="g", seen_at=utcnow())
+    async with _agent(rt, "fetcher").test_context() as agent:
+        await agent.put(bad, key=bad.url)
+        await agent.put(bad, key=bad.url)  # the agent is still there to take a second record
+    await rt.close()
+    sent: Sent = rt.send  # type: ignore[assignment]
+    dead = sent.on("wirewatch.deadletter")
+    assert len(dead) == 2
+    assert dead[0].stage == "fetcher" and dead[0].error_class == "fetch_failed"  # type: ignore[attr-defined]
+    assert dead[0].key == bad.url  # type: ignore[attr-defined]
