@@ -29,7 +29,9 @@ async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
         model=rt.settings.spacy_model,
         entities=[Entity(text=t, label=label, start=s, end=e) for t, label, s, e in found],
         matches=[
-            WatchMatch(watch=m.watch, kind=m.kind, text=m.text, start=m.start, end=m.end, how=m.how, score=m.score)
+            WatchMatch(
+                watch=m.watch, kind=m.kind, text=m.text, start=m.start, end=m.end, how=m.how, score=m.score
+            )
             for m in matches
         ],
         extracted_at=utcnow(),

@@ -15,7 +15,9 @@ STAGE = "fetcher"
 
 async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
     """Download and decode the page of one feed item (FetchError on any refusal)."""
-    resp = await fetch(rt.http(), item.url, rt.limits(rt.settings.max_page_bytes), {"Accept": "text/html,*/*;q=0.5"})
+    resp = await fetch(
+        rt.http(), item.url, rt.limits(rt.settings.max_page_bytes), {"Accept": "text/html,*/*;q=0.5"}
+    )
     html = decode_html(resp)
     return RawArticle(
         url=resp.url,

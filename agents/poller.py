@@ -78,7 +78,7 @@ def attach(rt: Runtime) -> None:
     busy = asyncio.Lock()
 
     # On the leader only: with several workers, one polls and the others process.
-    @rt.app.timer(interval=1.0, on_leader=True, name="wirewatch.poller")
+    @rt.app.timer(interval=1.0, on_leader=True, name="wirewatch.poller")  # type: ignore[untyped-decorator]
     async def poller() -> None:
         if busy.locked():
             return

@@ -65,7 +65,10 @@ class Progress:
             if remaining <= 0:
                 return False
             self._changed.clear()
-            waiters = [asyncio.ensure_future(self._changed.wait()), asyncio.ensure_future(self.polling_done.wait())]
+            waiters = [
+                asyncio.ensure_future(self._changed.wait()),
+                asyncio.ensure_future(self.polling_done.wait()),
+            ]
             _, undone = await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             for waiter in undone:
                 waiter.cancel()
@@ -122,7 +125,10 @@ class Runtime:
         loop = asyncio.get_running_loop()
         pool = self.pool()
         await asyncio.gather(
-            *(loop.run_in_executor(pool, warm, self.settings.spacy_model) for _ in range(self.settings.cpu_workers))
+            *(
+                loop.run_in_executor(pool, warm, self.settings.spacy_model)
+                for _ in range(self.settings.cpu_workers)
+            )
         )
 
     async def run_cpu(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -155,7 +161,12 @@ class Runtime:
     ) -> None:
         log.warning("dead-letter from %s for %s: %s: %s", stage, key, error_class, reason)
         record = DeadLetter(
-            stage=stage, key=key, error_class=error_class, reason=reason, item_url=item_url, failed_at=utcnow()
+            stage=stage,
+            key=key,
+            error_class=error_class,
+            reason=reason,
+            item_url=item_url,
+            failed_at=utcnow(),
         )
         await self.send(self.topics.deadletter, key, record)
         self.progress.finish(item_url, "deadletter")
@@ -220,4 +231,3 @@ def build_runtime(
     )
     attach_agents(runtime, agents)
     return runtime
-

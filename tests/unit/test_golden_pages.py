@@ -1,4 +1,4 @@
-"""The cleaner against stored pages and their expected extraction (set WIREWATCH_UPDATE_GOLDEN=1 to rewrite)."""
+"""The cleaner against stored pages and their expected extraction (WIREWATCH_UPDATE_GOLDEN=1 rewrites)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import pytest
 from streams.stages.clean import ExtractionFailed, clean_html
 
 GOLDEN = Path(__file__).parent.parent / "data" / "golden"
-PAGES = sorted(p for p in GOLDEN.glob("*.html") if (p.with_suffix(".json")).exists() or os.environ.get("WIREWATCH_UPDATE_GOLDEN"))
+PAGES = sorted(
+    p
+    for p in GOLDEN.glob("*.html")
+    if (p.with_suffix(".json")).exists() or os.environ.get("WIREWATCH_UPDATE_GOLDEN")
+)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)

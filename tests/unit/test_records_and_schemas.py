@@ -62,8 +62,24 @@ def _alert() -> Alert:
         published=None,
         text=text,
         matches=[
-            WatchMatch(watch="sirte", kind="location", text="Sirte", start=text.index("Sirte"), end=text.index("Sirte") + 5, how="exact", score=1.0),
-            WatchMatch(watch="khalifa-haftar", kind="actor", text="Khalifa Haftar", start=start, end=start + 14, how="exact", score=1.0),
+            WatchMatch(
+                watch="sirte",
+                kind="location",
+                text="Sirte",
+                start=text.index("Sirte"),
+                end=text.index("Sirte") + 5,
+                how="exact",
+                score=1.0,
+            ),
+            WatchMatch(
+                watch="khalifa-haftar",
+                kind="actor",
+                text="Khalifa Haftar",
+                start=start,
+                end=start + 14,
+                how="exact",
+                score=1.0,
+            ),
         ],
         snippet_chars=20,
     )
@@ -84,7 +100,12 @@ def test_alert_is_stable_ordered_and_valid() -> None:
 
 
 def test_no_alert_without_matches() -> None:
-    assert build_alert(url="u", item_url="u", title="", source="", published=None, text="x", matches=[], snippet_chars=10) is None
+    assert (
+        build_alert(
+            url="u", item_url="u", title="", source="", published=None, text="x", matches=[], snippet_chars=10
+        )
+        is None
+    )
 
 
 def test_snippet_at_text_edges() -> None:

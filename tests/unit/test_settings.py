@@ -20,7 +20,7 @@ def test_precedence(tmp_path: Path) -> None:
 def test_bad_values_name_the_key(tmp_path: Path) -> None:
     config = tmp_path / "wirewatch.yaml"
     config.write_text("settings:\n  partitons: 8\n")
-    with pytest.raises(SettingsError, match="settings.partitons"):
+    with pytest.raises(SettingsError, match=r"settings\.partitons"):
         load_settings(config, env={})
     with pytest.raises(SettingsError, match="'partitions'"):
         load_settings(None, env={"WIREWATCH_PARTITIONS": "many"})

@@ -81,7 +81,10 @@ def test_watchlist_parses() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (WATCHLIST_OK + "  - id: sirte\n    kind: location\n    name: Surt\n", "line 9: duplicate id 'sirte' (first used on line 6)"),
+        (
+            WATCHLIST_OK + "  - id: sirte\n    kind: location\n    name: Surt\n",
+            "line 9: duplicate id 'sirte' (first used on line 6)",
+        ),
         (WATCHLIST_OK + "  - id: tobruk\n    kind: city\n    name: Tobruk\n", "line 9: unknown kind 'city'"),
         (WATCHLIST_OK + "  - id: tobruk\n    kind: location\n    name: '  '\n", "line 9: empty name"),
         (WATCHLIST_OK + "  - id: Tobruk!\n    kind: location\n    name: Tobruk\n", "line 9: id 'Tobruk!'"),
