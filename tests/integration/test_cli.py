@@ -1,0 +1,147 @@
+"""The wirewatch command itself, as a user runs it: demo, run --once (and a restart of it), match."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from schemas import load_schema
+from streams.cli import main
+from streams.site import Page, SiteServer, demo_watchlist_path
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "data" / "golden"
+
+
+async def wirewatch(*args: str, timeout: float = 180.0) -> tuple[int, str, str]:
+    """Run the CLI in a child process while this loop keeps serving the loopback site."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.integration
+async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
+    demo_site: SiteServer, tmp_path: Path
+) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"# the loopback site\n{demo_site.feed_url}\n")
+    args = [
+        "run",
+        "--once",
+        "--format",
+        "jsonl",
+        "--feeds",
+        str(feeds),
+        "--watchlist",
+        str(demo_watchlist_path()),
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
+
+    code, out, err = await wirewatch(*args)
+    assert code == 0, err
+    alerts = [json.loads(line) for line in out.splitlines()]
+    schema = load_schema("wirewatch.alerts")
+    for alert in alerts:
+        jsonschema.validate(alert, schema)
+    slugs = {a["url"].rsplit("/", 1)[1].removesuffix(".html").removesuffix("-syndicated") for a in alerts}
+    assert slugs == {"lna-pushes-toward-sirte", "jufra-airbase-jets", "sarraj-ankara-talks"}
+    assert len(alerts) == 3
+
+    # The embedded broker is gone with the process; the data directory remembers what was seen.
+    code, out, err = await wirewatch(*args)
+    assert code == 0, err
+    assert out == ""
+    assert "nothing new" in err
+
+    # A new story published after the restart alerts, and only it.
+    demo_site.site.pages.append(
+        Page(
+            slug="misrata-port",
+            title="Cargo ship unloads at Misrata as Sirte talks drag on",
+            date="2020-06-12T08:00:00Z",
+            byline="By Staff",
+            body=(
+                "A cargo ship carrying flour and medical supplies unloaded at Misrata port on Friday, officials said, "
+                "while negotiators continued to argue over the future of Sirte and its airport.",
+                "Port workers said the ship had waited three days at anchor because of a dispute over customs fees. "
+                "The health ministry said the supplies would be sent to hospitals in the west of the country.",
+            ),
+        )
+    )
+    code, out, err = await wirewatch(*args)
+    assert code == 0, err
+    (alert,) = [json.loads(line) for line in out.splitlines()]
+    assert alert["url"].endswith("/news/misrata-port.html")
+    assert alert["watches"] == ["sirte"]
+
+
+@pytest.mark.integration
+async def test_demo_prints_alerts_and_exits_zero() -> None:
+    code, out, err = await wirewatch("demo")
+    assert code == 0, err
+    assert out.count("ALERT ") == 3
+    assert "khalifa-haftar (Khalifa Haftar)" in out
+    assert "3 alert, 2 deadletter, 1 duplicate, 1 no watch named" in out
+
+
+def test_match_prints_one_json_line_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("Field report\nFayez al-Sarraj flew to Ankara; the GNA confirmed it.\n")
+    code = main(
+        [
+            "match",
+            "--watchlist",
+            str(demo_watchlist_path()),
+            str(GOLDEN / "machine-translated-jufra.html"),
+            str(note),
+        ]
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [set(d) for d in lines] == [{"source", "title", "text", "matches"}] * 2
+    for doc in lines:
+        for m in doc["matches"]:
+            assert doc["text"][m["start"] : m["end"]] == m["text"]
+    html_doc, txt_doc = lines
+    assert html_doc["title"] == "In Libya, the army of Haftaru strengthened the positions near Jufra"
+    assert {m["watch"] for m in html_doc["matches"]} >= {"khalifa-haftar", "lna", "jufra"}
+    # Comments on the page name the Wagner PMC; they are not article text.
+    assert "wagner-group" not in {m["watch"] for m in html_doc["matches"]}
+    assert [(m["watch"], m["text"]) for m in txt_doc["matches"]] == [
+        ("fayez-al-sarraj", "Fayez al-Sarraj"),
+        ("gna", "GNA"),
+    ]
+
+
+def test_bad_watchlist_is_refused_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    watchlist = tmp_path / "w.yaml"
+    watchlist.write_text(
+        "watches:\n  - id: sirte\n    kind: location\n    name: Sirte\n  - id: sirte\n    kind: location\n    name: Surt\n"
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/feed.xml\n")
+    code = main(
+        ["run", "--once", "--feeds", str(feeds), "--watchlist", str(watchlist), "--data-dir", str(tmp_path)]
+    )
+    assert code == 2
+    assert "line 5: duplicate id 'sirte'" in capsys.readouterr().err
