@@ -24,3 +24,10 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
         load_settings(config, env={})
     with pytest.raises(SettingsError, match="'partitions'"):
         load_settings(None, env={"WIREWATCH_PARTITIONS": "many"})
+
+
+def test_example_config_in_deploy_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "wirewatch.example.yaml"
+    s = load_settings(example, env={})
+    assert s.broker == "kafka://127.0.0.1:9092"
+    assert s.data_dir == Path("/var/lib/wirewatch")
