@@ -20,5 +20,5 @@ def attach_agents(runtime: Runtime, names: tuple[str, ...] | None = None) -> Non
     for name in names or AGENT_MODULES:
         if name not in AGENT_MODULES:
             raise ValueError(f"unknown agent {name!r}; known: {', '.join(AGENT_MODULES)}")
-        module = importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__package__}.{name}")
         module.attach(runtime)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import logging
 import multiprocessing
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import ParamSpec, TypeVar
 
 import aiohttp
@@ -184,6 +188,34 @@ class Runtime:
             await self.dead_letter(stage, key, str(error_class), reason, item_url)
 
 
+_OWN_AGENTS = "wirewatch_agents"
+
+
+def load_agents_package() -> ModuleType:
+    """This repository's `agents` package, even where openai-agents' top-level `agents` shadows it."""
+    import agents
+
+    if getattr(agents, "WIREWATCH_AGENTS", False):
+        return agents
+    if _OWN_AGENTS in sys.modules:
+        return sys.modules[_OWN_AGENTS]
+    # Another distribution's `agents` came first on sys.path. Load ours beside it under its own name,
+    # leaving the other one untouched for whoever imported it.
+    init = Path(__file__).resolve().parent.parent / "agents" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        _OWN_AGENTS, init, submodule_search_locations=[str(init.parent)]
+    )
+    if spec is None or spec.loader is None or not init.is_file():
+        raise ImportError(
+            f"the package 'agents' imported from {agents.__file__} is not wirewatch's "
+            "(openai-agents installs one of that name); install wirewatch in a virtualenv of its own"
+        )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_OWN_AGENTS] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def create_app(settings: Settings, broker_url: str) -> faust.App:
     """The Faust app, configured from settings at start (nothing is read at import)."""
     return faust.App(
@@ -215,7 +247,7 @@ def build_runtime(
     agents: tuple[str, ...] | None = None,
 ) -> Runtime:
     """Create the app, declare its topics and attach the agents (all of them unless named)."""
-    from agents import attach_agents
+    attach_agents = load_agents_package().attach_agents
 
     app = create_app(settings, broker_url)
     topics = declare_topics(app, settings.topic_prefix, settings.partitions, settings.replication_factor)
