@@ -186,11 +186,15 @@ class SiteServer:
         self.site = site
         self.base = ""
         self.requests: list[str] = []
+        self.not_modified = 0
         self._runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.requests.append(path)
+        for extra in self.site.extras:
+            if extra["path"] == path and "html" in extra:
+                return web.Response(text=extra["html"], content_type="text/html")
         if path in self.site.raw:
             ctype, body = self.site.raw[path]
             return web.Response(body=body, headers={"Content-Type": ctype})
@@ -198,6 +202,7 @@ class SiteServer:
             body = render_feed(self.site, self.base).encode()
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             if request.headers.get("If-None-Match") == etag:
+                self.not_modified += 1
                 return web.Response(status=304, headers={"ETag": etag})
             return web.Response(body=body, headers={"Content-Type": "application/rss+xml", "ETag": etag})
         if path.endswith(".pdf"):

@@ -132,3 +132,20 @@ async def test_fetcher_failure_goes_to_dead_letter_and_agent_lives(rt: Runtime, 
     assert len(dead) == 2
     assert dead[0].stage == "fetcher" and dead[0].error_class == "fetch_failed"  # type: ignore[attr-defined]
     assert dead[0].key == bad.url  # type: ignore[attr-defined]
+
+
+async def test_poller_uses_conditional_get_and_publishes_each_item_once(rt: Runtime, demo_site: Any) -> None:
+    from agents.poller import poll_feed
+
+    try:
+        first = await poll_feed(rt, demo_site.feed_url)
+        again = await poll_feed(rt, demo_site.feed_url)
+    finally:
+        await rt.close()
+    sent: Sent = rt.send  # type: ignore[assignment]
+    items = sent.on("wirewatch.feed-items")
+    assert first == len(items) == 8
+    assert again == 0
+    assert demo_site.not_modified == 1  # the second poll was answered 304 Not Modified
+    assert len({i.url for i in items}) == 8  # type: ignore[attr-defined]
+    assert all("utm_" not in i.url for i in items)  # type: ignore[attr-defined]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -101,7 +103,7 @@ async def test_demo_prints_alerts_and_exits_zero() -> None:
     assert code == 0, err
     assert out.count("ALERT ") == 3
     assert "khalifa-haftar (Khalifa Haftar)" in out
-    assert "3 alert, 2 deadletter, 1 duplicate, 1 no watch named" in out
+    assert "3 alert, 3 deadletter, 1 duplicate, 1 no watch named" in out
 
 
 def test_match_prints_one_json_line_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,3 +147,56 @@ def test_bad_watchlist_is_refused_naming_the_line(tmp_path: Path, capsys: pytest
     )
     assert code == 2
     assert "line 5: duplicate id 'sirte'" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+async def test_worker_runs_against_a_broker_until_sigterm(
+    embedded_broker: str, demo_site: SiteServer, tmp_path: Path
+) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(demo_site.feed_url + "\n")
+    tag = tmp_path.name[-12:].replace("_", "-").lower()
+    env = {**os.environ, "WIREWATCH_APP_ID": f"worker-{tag}", "WIREWATCH_TOPIC_PREFIX": f"w{tag}."}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "worker",
+        "--broker",
+        embedded_broker,
+        "--format",
+        "jsonl",
+        "--feeds",
+        str(feeds),
+        "--watchlist",
+        str(demo_watchlist_path()),
+        "--data-dir",
+        str(tmp_path / "data"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    alerts = []
+    try:
+        async with asyncio.timeout(150):
+            while len(alerts) < 3:
+                line = await proc.stdout.readline()
+                assert line, (await proc.stderr.read()).decode()
+                alerts.append(json.loads(line))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            await proc.wait()
+    assert proc.returncode == 0, (await proc.stderr.read()).decode()
+    assert {a["watches"][0] for a in alerts} == {"lna", "jufra", "fayez-al-sarraj"}
+
+
+async def test_worker_refuses_to_start_without_a_broker(tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/feed.xml\n")
+    env_free = ["--feeds", str(feeds), "--watchlist", str(demo_watchlist_path()), "--data-dir", str(tmp_path)]
+    code, _, err = await wirewatch("worker", *env_free)
+    assert code == 2
+    assert "needs a broker" in err

@@ -28,6 +28,8 @@ async def test_feed_to_alerts_on_embedded_broker(
     embedded_broker: str, unique_settings: Settings, demo_site: SiteServer
 ) -> None:
     settings = unique_settings.replace(broker=embedded_broker)
+    # A second feed that answers with an HTML error page: a dead letter, and the first feed goes on.
+    demo_site.site.raw["/status.xml"] = ("text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>")
     printed: list[Alert] = []
 
     async def sink(alert: Alert) -> None:
@@ -35,7 +37,7 @@ async def test_feed_to_alerts_on_embedded_broker(
 
     result = await run_pipeline(
         settings,
-        feeds=[demo_site.feed_url],
+        feeds=[demo_site.feed_url, f"{demo_site.base}/status.xml"],
         watches=load_watchlist(demo_watchlist_path()),
         once=True,
         sinks=[sink],
@@ -57,6 +59,7 @@ async def test_feed_to_alerts_on_embedded_broker(
     assert sorted(o.split(":")[0] for o in pair) == ["alert", "duplicate"]
     assert outcomes["/files/tarhuna-report.pdf"] == "deadletter"
     assert outcomes["/news/removed-story.html"] == "deadletter"
+    assert outcomes["/live/libya.html"] == "deadletter"
     assert not result.pending
 
     # Every record on every topic validates against the topic's published schema.
@@ -65,8 +68,8 @@ async def test_feed_to_alerts_on_embedded_broker(
         schema = load_schema(name)
         for _, value in records:
             jsonschema.validate(value, schema)
-    assert len(topics["wirewatch.feed-items"]) == 7
-    assert len(topics["wirewatch.articles.raw"]) == 5
+    assert len(topics["wirewatch.feed-items"]) == 8
+    assert len(topics["wirewatch.articles.raw"]) == 6
     assert len(topics["wirewatch.articles.clean"]) == 4
     assert len(topics["wirewatch.articles.entities"]) == 4
     assert sorted(k for k, _ in topics["wirewatch.alerts"]) == sorted(a.alert_id for a in printed)
@@ -74,6 +77,8 @@ async def test_feed_to_alerts_on_embedded_broker(
     assert dead == {
         f"{base}/files/tarhuna-report.pdf": ("fetcher", "not_html"),
         f"{base}/news/removed-story.html": ("fetcher", "http_error"),
+        f"{base}/live/libya.html": ("cleaner", "ExtractionFailed"),
+        f"{base}/status.xml": ("poller", "bad_feed"),
     }
     # Keys: items and articles by canonical URL, alerts by alert id.
     for key, value in topics["wirewatch.articles.clean"]:
