@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from faust.types import StreamT
-
 from streams.app import Runtime
 from streams.records import CleanArticle, RawArticle, utcnow
 from streams.stages.clean import clean_html
@@ -31,20 +27,15 @@ async def clean_article(rt: Runtime, raw: RawArticle) -> CleanArticle:
 
 
 async def handle(rt: Runtime, raw: RawArticle) -> str:
-    async with rt.guard(STAGE, raw.item_url, raw.item_url):
-        article = await clean_article(rt, raw)
-        duplicate = rt.state.duplicate_of(article.url, article.text_hash)
-        if duplicate is not None:
-            rt.progress.finish(raw.item_url, f"duplicate: {duplicate}")
-            return "duplicate"
-        await rt.send(rt.topics.articles_clean, article.url, article)
-        rt.state.record_article(article.url, article.text_hash)
-        return "cleaned"
-    return "dead-lettered"
+    article = await clean_article(rt, raw)
+    duplicate = rt.state.duplicate_of(article.url, article.text_hash)
+    if duplicate is not None:
+        rt.progress.finish(raw.item_url, f"duplicate: {duplicate}")
+        return "duplicate"
+    await rt.send(rt.topics.articles_clean, article.url, article)
+    rt.state.record_article(article.url, article.text_hash)
+    return "cleaned"
 
 
 def attach(rt: Runtime) -> None:
-    @rt.app.agent(rt.topics.articles_raw, name="wirewatch.cleaner")
-    async def cleaner(stream: StreamT[RawArticle]) -> AsyncIterator[str]:
-        async for raw in stream:
-            yield await handle(rt, raw)
+    rt.stage_agent(rt.topics.articles_raw, STAGE, handle, key=lambda raw: raw.item_url)

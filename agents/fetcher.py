@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from faust.types import StreamT
-
 from streams.app import Runtime
 from streams.records import FeedItem, RawArticle, utcnow
 from streams.stages.fetch import decode_html, fetch
@@ -15,10 +11,8 @@ STAGE = "fetcher"
 
 async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
     """Download and decode the page of one feed item (FetchError on any refusal)."""
-    resp = await fetch(
-        rt.http(), item.url, rt.limits(rt.settings.max_page_bytes), {"Accept": "text/html,*/*;q=0.5"}
-    )
-    html = decode_html(resp)
+    limits = rt.limits(rt.settings.max_page_bytes)
+    resp = await fetch(rt.http(), item.url, limits, {"Accept": "text/html,*/*;q=0.5"})
     return RawArticle(
         url=resp.url,
         item_url=item.url,
@@ -28,22 +22,16 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
         published=item.published,
         status=resp.status,
         content_type=resp.content_type,
-        html=html,
+        html=decode_html(resp),
         fetched_at=utcnow(),
     )
 
 
 async def handle(rt: Runtime, item: FeedItem) -> str:
-    async with rt.guard(STAGE, item.url, item.url):
-        raw = await fetch_article(rt, item)
-        await rt.send(rt.topics.articles_raw, item.url, raw)
-        return "fetched"
-    return "dead-lettered"
+    raw = await fetch_article(rt, item)
+    await rt.send(rt.topics.articles_raw, item.url, raw)
+    return "fetched"
 
 
 def attach(rt: Runtime) -> None:
-    @rt.app.agent(rt.topics.feed_items, name="wirewatch.fetcher")
-    async def fetcher(stream: StreamT[FeedItem]) -> AsyncIterator[str]:
-        # Yielding the outcome lets Faust's test context wait until a record is fully handled.
-        async for item in stream:
-            yield await handle(rt, item)
+    rt.stage_agent(rt.topics.feed_items, STAGE, handle, key=lambda item: item.url)

@@ -19,6 +19,7 @@ from typing import ParamSpec, TypeVar
 
 import aiohttp
 import faust
+from faust.types import StreamT, TopicT
 
 from streams.records import Alert, DeadLetter, WireRecord, utcnow
 from streams.settings import Settings
@@ -32,6 +33,7 @@ from streams.topics import Topics, declare_topics
 log = logging.getLogger("wirewatch")
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R", bound=WireRecord)
 
 AlertSink = Callable[[Alert], Awaitable[None]]
 
@@ -155,7 +157,7 @@ class Runtime:
         self.state.close()
 
     # --- what agents call -------------------------------------------------------------------------
-    async def send(self, topic: faust.types.TopicT, key: str, value: WireRecord) -> None:
+    async def send(self, topic: TopicT, key: str, value: WireRecord) -> None:
         """Publish and wait for the broker's acknowledgement before the caller records anything."""
         fut = await topic.send(key=key, value=value)
         await fut
@@ -174,6 +176,25 @@ class Runtime:
         )
         await self.send(self.topics.deadletter, key, record)
         self.progress.finish(item_url, "deadletter")
+
+    def stage_agent(
+        self,
+        topic: TopicT,
+        stage: str,
+        handler: Callable[[Runtime, R], Awaitable[str]],
+        key: Callable[[R], str],
+    ) -> None:
+        """Attach an agent that runs handler on each record, dead-lettering whatever it raises."""
+
+        async def run(stream: StreamT[R]) -> AsyncIterator[str]:
+            async for value in stream:
+                outcome = "dead-lettered"
+                async with self.guard(stage, key(value), getattr(value, "item_url", None) or key(value)):
+                    outcome = await handler(self, value)
+                # Yielding the outcome lets Faust's test context wait until a record is fully handled.
+                yield outcome
+
+        self.app.agent(topic, name=f"wirewatch.{stage}")(run)
 
     @asynccontextmanager
     async def guard(self, stage: str, key: str, item_url: str | None) -> AsyncIterator[None]:

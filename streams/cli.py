@@ -23,7 +23,7 @@ from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
 from streams.stages.feeds import FeedListError, read_feed_list
-from streams.stages.match import Match, TokenMatcher
+from streams.stages.match import TokenMatcher
 from streams.stages.ner import ModelNotInstalled
 from streams.stages.watchlist import WatchlistError, load_watchlist
 
@@ -102,18 +102,6 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
     return 0
 
 
-def _match_json(source: str, title: str, text: str, matches: list[Match]) -> dict[str, Any]:
-    return {
-        "source": source,
-        "title": title,
-        "text": text,
-        "matches": [
-            {"watch": m.watch, "text": m.text, "start": m.start, "end": m.end, "how": m.how, "score": m.score}
-            for m in matches
-        ],
-    }
-
-
 def _match(args: argparse.Namespace) -> int:
     matcher = TokenMatcher(load_watchlist(args.watchlist))
     status = 0
@@ -132,7 +120,13 @@ def _match(args: argparse.Namespace) -> int:
             continue
         matches = matcher.match(text)
         if args.format == "jsonl":
-            print(orjson.dumps(_match_json(str(path), title, text, matches)).decode())
+            doc = {
+                "source": str(path),
+                "title": title,
+                "text": text,
+                "matches": [m.to_json() for m in matches],
+            }
+            print(orjson.dumps(doc).decode())
         else:
             print(f"{path}: {title}")
             for m in matches:

@@ -59,8 +59,8 @@ class FeedItem(WireRecord):
     seen_at: str
 
 
-class RawArticle(WireRecord):
-    """A downloaded article page."""
+class ArticleRecord(WireRecord, abstract=True):
+    """The fields every article record starts with, from the download to the entities."""
 
     url: str
     item_url: str
@@ -68,21 +68,20 @@ class RawArticle(WireRecord):
     source: str
     title: str
     published: str | None
+
+
+class RawArticle(ArticleRecord):
+    """A downloaded article page."""
+
     status: int
     content_type: str
     html: str
     fetched_at: str
 
 
-class CleanArticle(WireRecord):
+class CleanArticle(ArticleRecord):
     """The main text of an article page, without navigation, sidebars or comments."""
 
-    url: str
-    item_url: str
-    feed_url: str
-    source: str
-    title: str
-    published: str | None
     language: str | None
     text: str
     text_hash: str
@@ -110,15 +109,9 @@ class WatchMatch(WireRecord):
     score: float
 
 
-class ArticleEntities(WireRecord):
+class ArticleEntities(ArticleRecord):
     """A clean article with its named entities and watchlist matches."""
 
-    url: str
-    item_url: str
-    feed_url: str
-    source: str
-    title: str
-    published: str | None
     language: str | None
     text: str
     model: str

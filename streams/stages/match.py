@@ -9,26 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from streams.records import WatchMatch
 from streams.stages.watchlist import Watch
-
-
-@dataclass(frozen=True)
-class Match:
-    """A mention of a watch; start and end index the text that was matched."""
-
-    watch: str
-    kind: str
-    text: str
-    start: int
-    end: int
-    how: str
-    score: float
 
 
 class Matcher(Protocol):
     """What the extractor, the CLI and replay need of any matcher."""
 
-    def match(self, text: str) -> list[Match]: ...
+    def match(self, text: str) -> list[WatchMatch]: ...
 
 
 _TOKEN = re.compile(r"[^\W_]+")
@@ -154,9 +142,9 @@ class TokenMatcher:
                 return False
         return not (p.needs_capital and not spans[i][2][0].isupper())
 
-    def match(self, text: str) -> list[Match]:
+    def match(self, text: str) -> list[WatchMatch]:
         spans = [(m.start(), m.end(), m.group(), fold(m.group())) for m in _TOKEN.finditer(text)]
-        found: list[Match] = []
+        found: list[WatchMatch] = []
         i = 0
         while i < len(spans):
             bucket = self._index.get(spans[i][3])
@@ -172,7 +160,15 @@ class TokenMatcher:
                         width = len(p.tokens)
                         start, end = spans[i][0], spans[i + width - 1][1]
                         found.append(
-                            Match(p.watch.id, p.watch.kind, text[start:end], start, end, p.how, p.score)
+                            WatchMatch(
+                                watch=p.watch.id,
+                                kind=p.watch.kind,
+                                text=text[start:end],
+                                start=start,
+                                end=end,
+                                how=p.how,
+                                score=p.score,
+                            )
                         )
             i += width or 1
         return found

@@ -12,6 +12,7 @@ from streams.app import Runtime, build_runtime
 from streams.records import ArticleEntities, CleanArticle, FeedItem, WatchMatch, WireRecord, utcnow
 from streams.settings import Settings
 from streams.stages.watchlist import Watch
+from tests.factories import mention
 
 WATCHES = [Watch("khalifa-haftar", "actor", "Khalifa Haftar"), Watch("sirte", "location", "Sirte")]
 TEXT = "Forces loyal to Khalifa Haftar regrouped east of Sirte on Monday, officials said. " * 3
@@ -60,16 +61,7 @@ def _entities(url: str, matches: list[WatchMatch]) -> ArticleEntities:
 
 
 async def test_alerter_alerts_once_per_article(rt: Runtime) -> None:
-    start = TEXT.index("Khalifa")
-    match = WatchMatch(
-        watch="khalifa-haftar",
-        kind="actor",
-        text="Khalifa Haftar",
-        start=start,
-        end=start + 14,
-        how="exact",
-        score=1.0,
-    )
+    match = mention(TEXT, "khalifa-haftar", "Khalifa Haftar")
     async with _agent(rt, "alerter").test_context() as agent:
         await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")
         await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")

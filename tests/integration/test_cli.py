@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "golden"
 
 
-async def wirewatch(*args: str, timeout: float = 180.0) -> tuple[int, str, str]:
-    """Run the CLI in a child process while this loop keeps serving the loopback site."""
-    proc = await asyncio.create_subprocess_exec(
+async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """Start the CLI in a child process; this loop keeps serving the loopback site meanwhile."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "streams.cli",
@@ -30,7 +30,13 @@ async def wirewatch(*args: str, timeout: float = 180.0) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
+        env=env,
     )
+
+
+async def wirewatch(*args: str, timeout: float = 180.0) -> tuple[int, str, str]:
+    """Run the CLI to its end."""
+    proc = await spawn(*args)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -157,10 +163,7 @@ async def test_worker_runs_against_a_broker_until_sigterm(
     feeds.write_text(demo_site.feed_url + "\n")
     tag = tmp_path.name[-12:].replace("_", "-").lower()
     env = {**os.environ, "WIREWATCH_APP_ID": f"worker-{tag}", "WIREWATCH_TOPIC_PREFIX": f"w{tag}."}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "streams.cli",
+    proc = await spawn(
         "worker",
         "--broker",
         embedded_broker,
@@ -172,9 +175,6 @@ async def test_worker_runs_against_a_broker_until_sigterm(
         str(demo_watchlist_path()),
         "--data-dir",
         str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
         env=env,
     )
     assert proc.stdout is not None and proc.stderr is not None

@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from schemas import load_schema
-from streams.records import Alert, Entity, WatchMatch, WireRecord
+from streams.records import Alert, Entity, WireRecord
 from streams.stages.alert import alert_id, build_alert, render_text, snippet
 from streams.topics import RECORD_TYPES
+from tests.factories import mention
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number"}
 
@@ -53,7 +54,6 @@ def test_schema_and_record_class_agree(topic: str) -> None:
 
 def _alert() -> Alert:
     text = "Intro. Forces loyal to Khalifa Haftar advanced on Sirte on Friday, officials said."
-    start = text.index("Khalifa")
     alert = build_alert(
         url="https://a.example/x",
         item_url="https://a.example/x",
@@ -62,24 +62,8 @@ def _alert() -> Alert:
         published=None,
         text=text,
         matches=[
-            WatchMatch(
-                watch="sirte",
-                kind="location",
-                text="Sirte",
-                start=text.index("Sirte"),
-                end=text.index("Sirte") + 5,
-                how="exact",
-                score=1.0,
-            ),
-            WatchMatch(
-                watch="khalifa-haftar",
-                kind="actor",
-                text="Khalifa Haftar",
-                start=start,
-                end=start + 14,
-                how="exact",
-                score=1.0,
-            ),
+            mention(text, "sirte", "Sirte", kind="location"),
+            mention(text, "khalifa-haftar", "Khalifa Haftar"),
         ],
         snippet_chars=20,
     )
