@@ -1,4 +1,4 @@
-"""The watchlist matcher: whole-word names, aliases and surnames, found in one pass over the tokens."""
+"""The watchlist matcher: names, aliases, surnames and transliteration variants in one pass over the text."""
 
 from __future__ import annotations
 
@@ -7,59 +7,84 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
-from streams.records import WatchMatch
+from streams.records import Entity, WatchMatch
 from streams.stages.watchlist import Watch
 
 
 class Matcher(Protocol):
     """What the extractor, the CLI and replay need of any matcher."""
 
-    def match(self, text: str) -> list[WatchMatch]: ...
+    def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]: ...
 
 
 _TOKEN = re.compile(r"[^\W_]+")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Between two words of one name only spaces, hyphens and apostrophes may stand ("al-Jufra").
-_JOINER = re.compile(r"[\s\-\u2010\u2011\u2012\u2013'\u2019]+")
+_JOINER = re.compile(r"[\s\-\u2010\u2011\u2012\u2013'\u2019\u02bf\u02be`]+")
+# Name parts in another order may also be split by a comma ("Gaddafi, Seif al-Islam"), never by a full stop.
+_LOOSE_JOINER = re.compile(r"[\s\-\u2010\u2011\u2012\u2013'\u2019\u02bf\u02be`,]+")
 # Words that make an actor's name an organisation's, whose last word is no surname ("Wagner Group").
-_ORG_WORDS = frozenset(
-    [
-        "group",
-        "army",
-        "force",
-        "forces",
-        "front",
-        "council",
-        "government",
-        "party",
-        "movement",
-        "brigade",
-        "brigades",
-        "battalion",
-        "ministry",
-        "company",
-        "corporation",
-        "agency",
-        "union",
-        "committee",
-        "organisation",
-        "organization",
-        "authority",
-        "militia",
-        "alliance",
-        "coalition",
-        "national",
-        "nations",
-        "guard",
-        "command",
-        "bank",
-        "office",
-        "court",
-    ]
+_ORG_WORDS = _words(
+    """group army force forces front council government party movement brigade brigades battalion
+    ministry company corporation agency union committee organisation organization authority militia
+    alliance coalition national nations guard command bank office court state islamic support rapid
+    ansar operation operations network police service services"""
 )
-# Particles that are part of a name but never a surname on their own.
-_PARTICLES = frozenset({"al", "el", "bin", "ibn", "abu", "abd", "de", "van", "von", "der"})
+# Particles that belong to names but say nothing on their own: skipped when names are compared.
+PARTICLES = frozenset(
+    {"al", "el", "ul", "bin", "ben", "ibn", "abu", "abd", "bint", "de", "van", "von", "der"}
+)
+# Titles that stand before a name without being a given name ("Marshal Haftar", "President Goita").
+_TITLES = _words(
+    """mr mrs ms dr general gen marshal field colonel col major commander president prime minister
+    premier sheikh shaikh emir king prince leader chief head spokesman spokeswoman lieutenant captain
+    sergeant interior foreign defence defense warlord militia rebel strongman former late envoy
+    ambassador mister his her the"""
+)
+# Ordered rewrites that fold the usual transliteration differences of Arabic and Russian names.
+_REWRITES: tuple[tuple[str, str], ...] = (
+    ("dzh", "j"),
+    ("tch", "ch"),
+    ("dj", "j"),
+    ("zh", "j"),
+    ("kh", "h"),
+    ("gh", "g"),
+    ("dh", "d"),
+    ("th", "t"),
+    ("ph", "f"),
+    ("ck", "k"),
+    ("q", "k"),
+    ("g", "k"),
+    ("c", "k"),
+    ("z", "d"),
+    ("x", "ks"),
+    ("ou", "u"),
+    ("oo", "u"),
+    ("ee", "i"),
+    ("ie", "i"),
+    ("y", "i"),
+    ("w", "u"),
+    ("e", "i"),
+)
+_VOWELS = frozenset("aeiou")
+# Case endings machine translation leaves on names (Haftarom, Haftaru, Sirtu), longest first.
+_ENDINGS = ("ovoi", "ogo", "omu", "om", "em", "oi", "ei", "im", "ov", "ev", "u", "a", "i", "o")
+# Names this short or shorter match only as written: one edit from "Brak" is "Brad", "Bran", "Break".
+SHORT_NAME = 4
+# How alike two tokens must be (1 - edit distance / length, on folded forms) to count as a variant.
+VARIANT_SURE = 0.75
+VARIANT_WITH_LABEL = 0.5
+
+ACTOR_LABELS = frozenset({"PERSON", "ORG", "NORP"})
+LOCATION_LABELS = frozenset({"GPE", "LOC", "FAC", "ORG"})
 
 
 def fold(token: str) -> str:
@@ -68,107 +93,370 @@ def fold(token: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=200_000)
+def translit(token: str) -> str:
+    """A folded token with transliteration differences (kh/h, q/g/k, dzh/j, ou/u, doubled letters) folded."""
+    t = fold(token)
+    for old, new in _REWRITES:
+        if old in t:
+            t = t.replace(old, new)
+    out: list[str] = []
+    for c in t:
+        if not out or out[-1] != c:
+            out.append(c)
+    if len(out) > 3 and out[-1] == "h" and out[-2] in _VOWELS:
+        out.pop()  # Jufrah, Misratah
+    return "".join(out)
+
+
+@lru_cache(maxsize=200_000)
+def skeleton(t: str) -> str:
+    """Consonant skeleton of a transliterated token: its first letter (a vowel as 'a') and its consonants."""
+    if not t:
+        return ""
+    head = "a" if t[0] in _VOWELS else t[0]
+    return head + "".join(c for c in t[1:] if c not in _VOWELS)
+
+
+@lru_cache(maxsize=200_000)
+def stems(t: str) -> tuple[str, ...]:
+    """The transliterated token and the forms left when a case ending is cut off it."""
+    found = [t]
+    for ending in _ENDINGS:
+        if t.endswith(ending) and len(t) - len(ending) >= 4:
+            found.append(t[: -len(ending)])
+    return tuple(found)
+
+
+def _indel(c: str, inside: bool) -> float:
+    # A vowel dropped or added inside a name is the commonest transliteration difference; beyond either
+    # end of the other word it makes a different word ("Dernawi" is no spelling of Derna): full cost.
+    return 0.5 if inside and c in _VOWELS else 1.0
+
+
+@lru_cache(maxsize=100_000)
+def similarity(a: str, b: str) -> float:
+    """1 - weighted edit distance / longer length; vowel for vowel costs 0.3, an inner vowel 0.5."""
+    if a == b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    la, lb = len(a), len(b)
+    prev = [0.0]
+    for _ in range(lb):
+        prev.append(prev[-1] + 1.0)
+    for i, ca in enumerate(a):
+        cur = [prev[0] + 1.0]
+        for j, cb in enumerate(b):
+            swap = 0.0 if ca == cb else (0.3 if ca in _VOWELS and cb in _VOWELS else 1.0)
+            delete = prev[j + 1] + _indel(ca, 0 < j + 1 < lb)
+            insert = cur[j] + _indel(cb, 0 < i + 1 < la)
+            cur.append(min(delete, insert, prev[j] + swap))
+        prev = cur
+    return max(0.0, 1.0 - prev[-1] / max(la, lb))
+
+
+def _is_acronym(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return 2 <= len(letters) <= 6 and all(c.isupper() for c in letters) and " " not in text
+
+
 @dataclass(frozen=True)
-class _Pattern:
+class _Form:
+    """One way of writing a watch: its name or an alias, as content tokens."""
+
     watch: Watch
-    tokens: tuple[str, ...]
+    raw: tuple[str, ...]
+    folded: tuple[str, ...]
+    trans: tuple[str, ...]
     how: str
-    score: float
-    # Acronyms match case-sensitively: "GNA" yes, "gna" no.
-    exact_case: tuple[str, ...] | None = None
-    # A surname alone must be written as a name (capitalised) to count.
-    needs_capital: bool = False
+    acronym: bool
 
 
-def _is_acronym(alias: str) -> bool:
-    letters = [c for c in alias if c.isalpha()]
-    return 2 <= len(letters) <= 6 and all(c.isupper() for c in letters) and " " not in alias
+def _content(tokens: Sequence[str]) -> list[str]:
+    kept = [t for t in tokens if fold(t) not in PARTICLES]
+    return kept or list(tokens)
 
 
-def _surname(watch: Watch) -> str | None:
-    words = [w for w in _TOKEN.findall(watch.name)]
+def _is_person(watch: Watch) -> bool:
+    words = _TOKEN.findall(watch.name)
     if watch.kind != "actor" or len(words) < 2 or _is_acronym(watch.name):
-        return None
-    if any(fold(w) in _ORG_WORDS for w in words) or not all(
-        w[0].isupper() or fold(w) in _PARTICLES for w in words
-    ):
-        return None
-    last = words[-1]
-    return None if fold(last) in _PARTICLES or len(last) < 3 else last
+        return False
+    if any(fold(w) in _ORG_WORDS for w in words):
+        return False
+    return all(w[0].isupper() or fold(w) in PARTICLES for w in words)
 
 
-def _patterns(watch: Watch) -> list[_Pattern]:
-    out = [_Pattern(watch, tuple(fold(t) for t in _TOKEN.findall(watch.name)), "exact", 1.0)]
-    for alias in watch.aliases:
-        raw = tuple(_TOKEN.findall(alias))
-        if not raw:
-            continue
-        out.append(
-            _Pattern(
-                watch,
-                tuple(fold(t) for t in raw),
-                "alias",
-                0.95,
-                exact_case=raw if _is_acronym(alias) else None,
-            )
-        )
-    surname = _surname(watch)
-    if surname:
-        out.append(_Pattern(watch, (fold(surname),), "surname", 0.8, needs_capital=True))
-    return [p for p in out if p.tokens]
+@dataclass
+class _Tok:
+    start: int
+    end: int
+    raw: str
+    folded: str
+    trans: str
+    particle: bool
 
 
-class TokenMatcher:
-    """Indexes every pattern by its first token, so cost grows with the text, not the watchlist."""
+_WORD_OR_GAP = re.compile(r"[^\W_]+")
+
+
+def _gap_fits(gap: str, joiner: re.Pattern[str]) -> bool:
+    """Whether the text between two name parts holds only joiners and particles (" al-", "-el-")."""
+    rest = _WORD_OR_GAP.sub(lambda m: " " if fold(m.group()) in PARTICLES else "\x00", gap)
+    return bool(joiner.fullmatch(rest))
+
+
+@dataclass
+class _Cand:
+    form: _Form
+    first: int  # index into content tokens
+    last: int
+    score: float
+    how: str
+    surname_only: bool
+
+
+class VariantMatcher:
+    """Finds watches however reporting spells them; indexes forms by skeleton so cost grows with the text."""
 
     def __init__(self, watches: Sequence[Watch]) -> None:
-        self._index: dict[str, list[_Pattern]] = defaultdict(list)
+        self._index: dict[str, list[tuple[_Form, int]]] = defaultdict(list)
+        self._acronyms: dict[str, list[_Form]] = defaultdict(list)
+        self._persons: dict[str, Watch] = {}
+        self._given: dict[str, list[str]] = {}
+        self._surname: dict[str, str] = {}
         for watch in watches:
-            for pattern in _patterns(watch):
-                self._index[pattern.tokens[0]].append(pattern)
-        for bucket in self._index.values():
-            # Longest first, so "Khalifa Haftar" wins over "Haftar" at the same place.
-            bucket.sort(key=lambda p: (-len(p.tokens), -p.score))
+            if _is_person(watch):
+                words = _content(_TOKEN.findall(watch.name))
+                self._persons[watch.id] = watch
+                self._surname[watch.id] = translit(words[-1])
+                self._given[watch.id] = [translit(w) for w in words[:-1]]
+            for text, how in [(watch.name, "exact"), *((a, "alias") for a in watch.aliases)]:
+                raw = tuple(_content(_TOKEN.findall(text)))
+                if not raw:
+                    continue
+                form = _Form(
+                    watch=watch,
+                    raw=raw,
+                    folded=tuple(fold(t) for t in raw),
+                    trans=tuple(translit(t) for t in raw),
+                    how=how,
+                    acronym=_is_acronym(text),
+                )
+                if form.acronym:
+                    self._acronyms[raw[0]].append(form)
+                    continue
+                for pos, t in enumerate(form.trans):
+                    self._index[skeleton(t)].append((form, pos))
 
-    def _fits(self, text: str, spans: list[tuple[int, int, str, str]], i: int, p: _Pattern) -> bool:
-        n = len(p.tokens)
-        if i + n > len(spans):
-            return False
-        for k in range(n):
-            start, _, raw, folded = spans[i + k]
-            if folded != p.tokens[k] or (p.exact_case is not None and raw != p.exact_case[k]):
-                return False
-            if k and not _JOINER.fullmatch(text, spans[i + k - 1][1], start):
-                return False
-        return not (p.needs_capital and not spans[i][2][0].isupper())
+    # -- token comparison ----------------------------------------------------------------------------
+    @staticmethod
+    def _token_score(tok: _Tok, folded: str, trans: str, alone: bool = True) -> float:
+        """1.0 as written, else how alike tok is to the form token (0 if unlike); a short token standing
+        alone must be written as in the watchlist, one inside a longer name may vary (Seif for Saif)."""
+        if tok.folded == folded:
+            return 1.0
+        if tok.trans == trans:
+            return 0.97
+        if alone and len(trans) <= SHORT_NAME:
+            return 0.0
+        if tok.trans.startswith(trans) and len(tok.trans) - len(trans) >= 2:
+            return 0.0  # a longer word built on the name ("Dernawi", "Sirtean"), not the name
+        # A case ending cut off must leave the name itself, or the name less its last vowel (Sirtu, Sirte).
+        bare = trans[:-1] if trans[-1] in _VOWELS else trans
+        for stem in stems(tok.trans)[1:]:
+            if stem in (trans, bare):
+                return 0.92
+        if skeleton(tok.trans) != skeleton(trans):
+            return 0.0
+        score = similarity(tok.trans, trans)
+        return score if score >= VARIANT_WITH_LABEL else 0.0
 
-    def match(self, text: str) -> list[WatchMatch]:
-        spans = [(m.start(), m.end(), m.group(), fold(m.group())) for m in _TOKEN.finditer(text)]
-        found: list[WatchMatch] = []
-        i = 0
-        while i < len(spans):
-            bucket = self._index.get(spans[i][3])
-            width = 0
-            if bucket:
-                for p in bucket:
-                    if width and len(p.tokens) < width:
-                        break
-                    if self._fits(text, spans, i, p):
-                        # Same length and place: every watch sharing this form is named (two Gaddafis).
-                        if any(m.watch == p.watch.id and m.start == spans[i][0] for m in found):
-                            continue
-                        width = len(p.tokens)
-                        start, end = spans[i][0], spans[i + width - 1][1]
-                        found.append(
-                            WatchMatch(
-                                watch=p.watch.id,
-                                kind=p.watch.kind,
-                                text=text[start:end],
-                                start=start,
-                                end=end,
-                                how=p.how,
-                                score=p.score,
-                            )
+    def _align(self, toks: list[_Tok], i: int, form: _Form, pos: int) -> tuple[int, int, float] | None:
+        """The form laid over content tokens with its token `pos` at i, in order or in any order nearby."""
+        n = len(form.trans)
+        first = i - pos
+        if first >= 0 and first + n <= len(toks):
+            alone = n == 1
+            scores = [
+                self._token_score(toks[first + k], form.folded[k], form.trans[k], alone) for k in range(n)
+            ]
+            joined = all(self._joined(toks, first + k - 1, _JOINER) for k in range(1, n))
+            if all(s > 0 for s in scores) and joined:
+                return first, first + n - 1, min(scores)
+        if n > 1:
+            # Name parts in another order ("Gaddafi Seif al-Islam"): every part within the next few words.
+            lo, hi = max(0, i - n), min(len(toks), i + n + 1)
+            # The word that brought this form here is the part it was indexed by.
+            used: set[int] = {i}
+            scores = [self._token_score(toks[i], form.folded[pos], form.trans[pos], alone=False)]
+            for k in range(n):
+                if k == pos:
+                    continue
+                best, where = 0.0, -1
+                for j in range(lo, hi):
+                    if j in used:
+                        continue
+                    s = self._token_score(toks[j], form.folded[k], form.trans[k], alone=False)
+                    if s > best:
+                        best, where = s, j
+                if where < 0:
+                    return None
+                used.add(where)
+                scores.append(best)
+            lo, hi = min(used), max(used)
+            gaps_ok = all(self._joined(toks, j, _LOOSE_JOINER) for j in range(lo, hi))
+            if hi - lo + 1 == n and gaps_ok:
+                return lo, hi, min(scores) * 0.95
+        return None
+
+    # -- the pass --------------------------------------------------------------------------------------
+    def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]:
+        self._text = text
+        all_toks = [
+            _Tok(
+                m.start(),
+                m.end(),
+                m.group(),
+                fold(m.group()),
+                translit(m.group()),
+                fold(m.group()) in PARTICLES,
+            )
+            for m in _TOKEN.finditer(text)
+        ]
+        toks = [t for t in all_toks if not t.particle]
+        labels = self._labels(text, entities)
+        cands: list[_Cand] = []
+        for j, tok in enumerate(toks):
+            for form in self._acronyms.get(tok.raw, ()):
+                cands.append(_Cand(form, j, j, 0.95, "alias", False))
+        for i, tok in enumerate(toks):
+            if not tok.raw[0].isupper() and not tok.raw[0].isdigit():
+                continue  # names are written capitalised; "sort" is never Sirte
+            keys = {skeleton(s) for s in stems(tok.trans)} | {skeleton(tok.trans)}
+            for key in keys:
+                for form, pos in self._index.get(key, ()):
+                    placed = self._align(toks, i, form, pos)
+                    if placed is not None:
+                        first, last, score = placed
+                        how = (
+                            form.how
+                            if score >= 0.999 or (form.how == "alias" and score >= 0.97)
+                            else "variant"
                         )
-            i += width or 1
-        return found
+                        cands.append(_Cand(form, first, last, score, how, False))
+                    elif self._is_surname(form, pos):
+                        score = self._token_score(tok, form.folded[pos], form.trans[pos])
+                        if score > 0:
+                            cands.append(_Cand(form, i, i, score * 0.85, "surname", True))
+        return self._decide(text, toks, cands, labels)
+
+    def _joined(self, toks: list[_Tok], j: int, joiner: re.Pattern[str]) -> bool:
+        return _gap_fits(self._text[toks[j].end : toks[j + 1].start], joiner)
+
+    def _is_surname(self, form: _Form, pos: int) -> bool:
+        watch = form.watch
+        return (
+            watch.id in self._persons
+            and form.how == "exact"
+            and pos == len(form.trans) - 1
+            and len(form.trans) > 1
+        )
+
+    def _shared_surname(self, wid: str) -> bool:
+        """Whether another watched person has this surname."""
+        mine = self._surname[wid]
+        return any(other != wid and surname == mine for other, surname in self._surname.items())
+
+    @staticmethod
+    def _labels(text: str, entities: Sequence[Entity]) -> dict[int, str]:
+        """spaCy's label for each character offset inside an entity."""
+        out: dict[int, str] = {}
+        for e in entities:
+            for k in range(e.start, e.end):
+                out[k] = e.label
+        return out
+
+    def _label_fits(self, watch: Watch, labels: dict[int, str], start: int) -> bool | None:
+        label = labels.get(start)
+        if label is None:
+            return None
+        return label in (ACTOR_LABELS if watch.kind == "actor" else LOCATION_LABELS)
+
+    def _other_bearers(self, toks: list[_Tok], watch_id: str) -> tuple[bool, bool]:
+        """Whether the text names this person in full, and whether it names someone else of that surname."""
+        surname, given = self._surname[watch_id], self._given[watch_id]
+        ours = theirs = False
+        for j, tok in enumerate(toks):
+            if j == 0 or skeleton(tok.trans) not in {skeleton(s) for s in stems(surname)}:
+                continue
+            if self._token_score(tok, fold(surname), surname) == 0:
+                continue
+            prev = toks[j - 1]
+            if not prev.raw[0].isupper() or prev.folded in _TITLES:
+                continue
+            if not self._joined(toks, j - 1, _JOINER):
+                continue
+            if any(self._token_score(prev, fold(g), g, alone=False) > 0 for g in given):
+                ours = True
+            elif prev.trans != surname:
+                theirs = True
+        return ours, theirs
+
+    def _decide(
+        self, text: str, toks: list[_Tok], cands: list[_Cand], labels: dict[int, str]
+    ) -> list[WatchMatch]:
+        accepted: list[_Cand] = []
+        bearers: dict[str, tuple[bool, bool]] = {}
+        for c in cands:
+            start = toks[c.first].start
+            fits = self._label_fits(c.form.watch, labels, start)
+            if c.how in {"variant", "surname"} and c.score < VARIANT_SURE and not fits:
+                continue  # borderline spelling: only when spaCy agrees it is the right kind of name
+            if fits is False and c.how == "variant" and c.score < 0.9:
+                continue
+            if c.surname_only:
+                wid = c.form.watch.id
+                if wid not in bearers:
+                    bearers[wid] = self._other_bearers(toks, wid)
+                ours, theirs = bearers[wid]
+                if theirs and not ours:
+                    continue  # "Gaddafi" in a story about Muammar is not Saif al-Islam
+                if not ours and self._shared_surname(wid):
+                    continue  # two watched Gaddafis and neither named in full: a bare "Gaddafi" is neither
+            accepted.append(c)
+        # Longest, then best, claim on each stretch of text wins; a watch may be named by several forms.
+        accepted.sort(key=lambda c: (c.first, -(c.last - c.first), -c.score))
+        out: list[WatchMatch] = []
+        taken: dict[str, int] = {}
+        claimed_end = -1
+        claimed_start = -1
+        for c in accepted:
+            wid = c.form.watch.id
+            if taken.get(wid, -1) >= c.first:
+                continue
+            if c.first <= claimed_end and not (c.first == claimed_start and c.last == claimed_end):
+                continue
+            start, end = toks[c.first].start, toks[c.last].end
+            # A particle hyphenated to the name belongs to its surface ("al-Jufra", "el-Sarraj").
+            lead = re.search(r"(?<![^\W_])([^\W_]+)[-\u2010\u2011]$", text[max(0, start - 6) : start])
+            if lead and fold(lead.group(1)) in PARTICLES:
+                start -= len(lead.group(0))
+            out.append(
+                WatchMatch(
+                    watch=wid,
+                    kind=c.form.watch.kind,
+                    text=text[start:end],
+                    start=start,
+                    end=end,
+                    how=c.how,
+                    score=round(c.score, 3),
+                )
+            )
+            taken[wid] = c.last
+            claimed_start, claimed_end = c.first, c.last
+        return out
+
+
+#: The matcher the pipeline uses.
+TokenMatcher = VariantMatcher

@@ -31,13 +31,13 @@ def test_offsets_index_the_text() -> None:
 
 
 def test_whole_words_only() -> None:
-    assert found("A modern port, not Dernah or underneath.") == []
+    assert found("A modern port, not Dernawi or underneath.") == []
     assert found("Derna's port") == [("derna", "Derna", "exact")]
 
 
 def test_alias_longest_wins() -> None:
     assert found("Field Marshal Haftar spoke.") == [("khalifa-haftar", "Field Marshal Haftar", "alias")]
-    assert found("the al-Jufra base") == [("jufra", "al-Jufra", "alias")]
+    assert found("the al-Jufra base") == [("jufra", "al-Jufra", "exact")]
 
 
 def test_acronym_is_case_sensitive() -> None:
