@@ -20,7 +20,9 @@ class Matcher(Protocol):
     def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]: ...
 
 
-_TOKEN = re.compile(r"[^\W_]+")
+# A word may hold an apostrophe or ayn inside it (Ma'rib, Jama'at) but not a possessive 's (Haftar's).
+_TOKEN = re.compile(r"[^\W_]+(?:['\u2019\u02bf\u02be`](?!s\b)[^\W_]+)*")
+_APOSTROPHES = str.maketrans("", "", "'\u2019\u02bf\u02be`")
 
 
 def _words(text: str) -> frozenset[str]:
@@ -40,7 +42,28 @@ _ORG_WORDS = _words(
 )
 # Particles that belong to names but say nothing on their own: skipped when names are compared.
 PARTICLES = frozenset(
-    {"al", "el", "ul", "bin", "ben", "ibn", "abu", "abd", "bint", "de", "van", "von", "der"}
+    {
+        "al",
+        "el",
+        "ul",
+        "wal",
+        "ez",
+        "es",
+        "ed",
+        "ad",
+        "az",
+        "ash",
+        "bin",
+        "ben",
+        "ibn",
+        "abu",
+        "abd",
+        "bint",
+        "de",
+        "van",
+        "von",
+        "der",
+    }
 )
 # Titles that stand before a name without being a given name ("Marshal Haftar", "President Goita").
 _TITLES = _words(
@@ -63,6 +86,9 @@ _REWRITES: tuple[tuple[str, str], ...] = (
     ("ck", "k"),
     ("q", "k"),
     ("g", "k"),
+    ("ce", "se"),
+    ("ci", "si"),
+    ("cy", "si"),
     ("c", "k"),
     ("z", "d"),
     ("x", "ks"),
@@ -87,9 +113,10 @@ ACTOR_LABELS = frozenset({"PERSON", "ORG", "NORP"})
 LOCATION_LABELS = frozenset({"GPE", "LOC", "FAC", "ORG"})
 
 
+@lru_cache(maxsize=200_000)
 def fold(token: str) -> str:
     """Case- and accent-insensitive form of one token."""
-    decomposed = unicodedata.normalize("NFKD", token.casefold())
+    decomposed = unicodedata.normalize("NFKD", token.casefold().translate(_APOSTROPHES))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
@@ -116,6 +143,12 @@ def skeleton(t: str) -> str:
         return ""
     head = "a" if t[0] in _VOWELS else t[0]
     return head + "".join(c for c in t[1:] if c not in _VOWELS)
+
+
+@lru_cache(maxsize=200_000)
+def _keys(t: str) -> frozenset[str]:
+    """The skeletons under which a text token looks for names: its own and those of its stems."""
+    return frozenset(skeleton(s) for s in stems(t))
 
 
 @lru_cache(maxsize=200_000)
@@ -156,6 +189,31 @@ def similarity(a: str, b: str) -> float:
     return max(0.0, 1.0 - prev[-1] / max(la, lb))
 
 
+@lru_cache(maxsize=500_000)
+def _token_score(raw: str, tok_folded: str, tok_trans: str, folded: str, trans: str, alone: bool) -> float:
+    """1.0 as written, else how alike a text token is to a name token (0 if unlike); a short token standing
+    alone must be written as in the watchlist, one inside a longer name may vary (Seif for Saif)."""
+    if tok_folded == folded:
+        return 1.0
+    if tok_trans == trans:
+        return 0.97
+    if alone and len(trans) <= SHORT_NAME:
+        return 0.0
+    if raw.isupper() and len(raw) <= 6:
+        return 0.0  # an acronym in the text ("HTS") is no respelling of a name ("Houthis")
+    # A case ending cut off must leave the name itself, or the name less its last vowel (Sirtu, Sirte).
+    bare = trans[:-1] if trans[-1] in _VOWELS else trans
+    for stem in stems(tok_trans)[1:]:
+        if stem in (trans, bare):
+            return 0.92
+    if tok_trans.startswith(trans) and len(tok_trans) - len(trans) >= 2:
+        return 0.0  # a longer word built on the name ("Dernawi", "Sirtean"), not the name
+    if skeleton(tok_trans) != skeleton(trans):
+        return 0.0
+    score = similarity(tok_trans, trans)
+    return score if score >= VARIANT_WITH_LABEL else 0.0
+
+
 def _is_acronym(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return 2 <= len(letters) <= 6 and all(c.isupper() for c in letters) and " " not in text
@@ -171,6 +229,12 @@ class _Form:
     trans: tuple[str, ...]
     how: str
     acronym: bool
+    # A name-forming particle the name starts with ("Abu" of Abu Qurain): a respelt name must keep it.
+    lead: str | None = None
+
+
+# Particles that make a name rather than mark an article; "Abu Grein" is Abu Qurain, "Green" is not.
+_NAME_PARTICLES = frozenset({"abu", "bin", "ibn", "ben", "abd", "bint"})
 
 
 def _content(tokens: Sequence[str]) -> list[str]:
@@ -187,14 +251,13 @@ def _is_person(watch: Watch) -> bool:
     return all(w[0].isupper() or fold(w) in PARTICLES for w in words)
 
 
-@dataclass
-class _Tok:
-    start: int
-    end: int
-    raw: str
-    folded: str
-    trans: str
-    particle: bool
+# Each distinct word of the texts seen so far: (folded, transliterated, is a particle).
+_WORDS: dict[str, tuple[str, str, bool]] = {}
+
+
+# A content word of the text: (start, end, as written, folded, transliterated). A plain tuple, as
+# thousands are made per article and a class costs a quarter of the matching time.
+_Tok = tuple[int, int, str, str, str]
 
 
 _WORD_OR_GAP = re.compile(r"[^\W_]+")
@@ -225,16 +288,15 @@ class VariantMatcher:
         self._persons: dict[str, Watch] = {}
         self._given: dict[str, list[str]] = {}
         self._surname: dict[str, str] = {}
+        self._surname_count: dict[str, int] = defaultdict(int)
         for watch in watches:
             if _is_person(watch):
                 words = _content(_TOKEN.findall(watch.name))
                 self._persons[watch.id] = watch
                 self._surname[watch.id] = translit(words[-1])
+                self._surname_count[translit(words[-1])] += 1
                 self._given[watch.id] = [translit(w) for w in words[:-1]]
-            for text, how in [(watch.name, "exact"), *((a, "alias") for a in watch.aliases)]:
-                raw = tuple(_content(_TOKEN.findall(text)))
-                if not raw:
-                    continue
+            for text, how, raw in self._spellings(watch):
                 form = _Form(
                     watch=watch,
                     raw=raw,
@@ -242,6 +304,9 @@ class VariantMatcher:
                     trans=tuple(translit(t) for t in raw),
                     how=how,
                     acronym=_is_acronym(text),
+                    lead=next(
+                        (fold(w) for w in _TOKEN.findall(text)[:1] if fold(w) in _NAME_PARTICLES), None
+                    ),
                 )
                 if form.acronym:
                     self._acronyms[raw[0]].append(form)
@@ -249,93 +314,91 @@ class VariantMatcher:
                 for pos, t in enumerate(form.trans):
                     self._index[skeleton(t)].append((form, pos))
 
+    @staticmethod
+    def _spellings(watch: Watch) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(text, how, content tokens) for the name, each alias, and each with its particles glued on
+        ("Deir ez-Zor" is also written "Deir Ezzor", "al-Jufra" also "Aljufra")."""
+        out: list[tuple[str, str, tuple[str, ...]]] = []
+        for text, how in [(watch.name, "exact"), *((a, "alias") for a in watch.aliases)]:
+            words = _TOKEN.findall(text)
+            raw = tuple(_content(words))
+            if raw:
+                out.append((text, how, raw))
+            glued: list[str] = []
+            for k, word in enumerate(words):
+                if glued and fold(words[k - 1]) in PARTICLES and k > 0:
+                    glued[-1] = words[k - 1] + word
+                else:
+                    glued.append(word)
+            if len(glued) < len(words):
+                out.append((text, how, tuple(glued)))
+        return out
+
     # -- token comparison ----------------------------------------------------------------------------
     @staticmethod
     def _token_score(tok: _Tok, folded: str, trans: str, alone: bool = True) -> float:
-        """1.0 as written, else how alike tok is to the form token (0 if unlike); a short token standing
-        alone must be written as in the watchlist, one inside a longer name may vary (Seif for Saif)."""
-        if tok.folded == folded:
-            return 1.0
-        if tok.trans == trans:
-            return 0.97
-        if alone and len(trans) <= SHORT_NAME:
-            return 0.0
-        if tok.trans.startswith(trans) and len(tok.trans) - len(trans) >= 2:
-            return 0.0  # a longer word built on the name ("Dernawi", "Sirtean"), not the name
-        # A case ending cut off must leave the name itself, or the name less its last vowel (Sirtu, Sirte).
-        bare = trans[:-1] if trans[-1] in _VOWELS else trans
-        for stem in stems(tok.trans)[1:]:
-            if stem in (trans, bare):
-                return 0.92
-        if skeleton(tok.trans) != skeleton(trans):
-            return 0.0
-        score = similarity(tok.trans, trans)
-        return score if score >= VARIANT_WITH_LABEL else 0.0
+        return _token_score(tok[2], tok[3], tok[4], folded, trans, alone)
 
     def _align(self, toks: list[_Tok], i: int, form: _Form, pos: int) -> tuple[int, int, float] | None:
-        """The form laid over content tokens with its token `pos` at i, in order or in any order nearby."""
+        """The form laid over content tokens with its part `pos` at token i: in its own order, or with
+        the last part first as indexes and bylines write it ("Gaddafi, Seif al-Islam")."""
         n = len(form.trans)
-        first = i - pos
-        if first >= 0 and first + n <= len(toks):
-            alone = n == 1
-            scores = [
-                self._token_score(toks[first + k], form.folded[k], form.trans[k], alone) for k in range(n)
-            ]
-            joined = all(self._joined(toks, first + k - 1, _JOINER) for k in range(1, n))
-            if all(s > 0 for s in scores) and joined:
-                return first, first + n - 1, min(scores)
+        orders = [list(range(n))]
         if n > 1:
-            # Name parts in another order ("Gaddafi Seif al-Islam"): every part within the next few words.
-            lo, hi = max(0, i - n), min(len(toks), i + n + 1)
-            # The word that brought this form here is the part it was indexed by.
-            used: set[int] = {i}
-            scores = [self._token_score(toks[i], form.folded[pos], form.trans[pos], alone=False)]
-            for k in range(n):
-                if k == pos:
-                    continue
-                best, where = 0.0, -1
-                for j in range(lo, hi):
-                    if j in used:
-                        continue
-                    s = self._token_score(toks[j], form.folded[k], form.trans[k], alone=False)
-                    if s > best:
-                        best, where = s, j
-                if where < 0:
-                    return None
-                used.add(where)
-                scores.append(best)
-            lo, hi = min(used), max(used)
-            gaps_ok = all(self._joined(toks, j, _LOOSE_JOINER) for j in range(lo, hi))
-            if hi - lo + 1 == n and gaps_ok:
-                return lo, hi, min(scores) * 0.95
+            orders.append([n - 1, *range(n - 1)])
+        for order in orders:
+            first = i - order.index(pos)
+            if first < 0 or first + n > len(toks):
+                continue
+            joiner = _JOINER if order[0] == 0 else _LOOSE_JOINER
+            scores = []
+            for offset, k in enumerate(order):
+                score = self._token_score(toks[first + offset], form.folded[k], form.trans[k], n == 1)
+                if score == 0:
+                    break
+                scores.append(score)
+            if len(scores) < n or not all(self._joined(toks, first + k, joiner) for k in range(n - 1)):
+                continue
+            if form.lead is not None and min(scores) < 0.97 and not self._preceded_by(toks, first, form.lead):
+                continue
+            # Reordered names are a little less sure than names in their own order.
+            return first, first + n - 1, min(scores) * (1.0 if order[0] == 0 else 0.95)
         return None
 
     # -- the pass --------------------------------------------------------------------------------------
     def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]:
         self._text = text
-        all_toks = [
-            _Tok(
-                m.start(),
-                m.end(),
-                m.group(),
-                fold(m.group()),
-                translit(m.group()),
-                fold(m.group()) in PARTICLES,
-            )
-            for m in _TOKEN.finditer(text)
-        ]
-        toks = [t for t in all_toks if not t.particle]
+        toks: list[_Tok] = []
+        words = _WORDS
+        for m in _TOKEN.finditer(text):
+            word = m.group()
+            info = words.get(word)
+            if info is None:
+                folded = fold(word)
+                info = words[word] = (folded, translit(word), folded in PARTICLES)
+                if len(words) > 500_000:
+                    words.clear()  # a bound on memory for a worker that runs for months
+            # Particles are skipped here and allowed for in the gaps between name parts instead.
+            if not info[2]:
+                start, end = m.span()
+                toks.append((start, end, word, info[0], info[1]))
+        self._by_key: dict[str, list[int]] | None = None
         labels = self._labels(text, entities)
         cands: list[_Cand] = []
         for j, tok in enumerate(toks):
-            for form in self._acronyms.get(tok.raw, ()):
+            for form in self._acronyms.get(tok[2], ()):
                 cands.append(_Cand(form, j, j, 0.95, "alias", False))
         for i, tok in enumerate(toks):
-            if not tok.raw[0].isupper() and not tok.raw[0].isdigit():
+            if not tok[2][0].isupper() and not tok[2][0].isdigit():
                 continue  # names are written capitalised; "sort" is never Sirte
-            keys = {skeleton(s) for s in stems(tok.trans)} | {skeleton(tok.trans)}
-            for key in keys:
+            # Without a spaCy entity here a borderline spelling cannot be accepted, so need not be tried.
+            floor = VARIANT_WITH_LABEL if tok[0] in labels else VARIANT_SURE
+            for key in _keys(tok[4]):
                 for form, pos in self._index.get(key, ()):
+                    # The word itself must resemble its part of the name before the rest is looked at.
+                    anchor = _token_score(tok[2], tok[3], tok[4], form.folded[pos], form.trans[pos], False)
+                    if anchor < floor:
+                        continue
                     placed = self._align(toks, i, form, pos)
                     if placed is not None:
                         first, last, score = placed
@@ -351,8 +414,14 @@ class VariantMatcher:
                             cands.append(_Cand(form, i, i, score * 0.85, "surname", True))
         return self._decide(text, toks, cands, labels)
 
+    def _preceded_by(self, toks: list[_Tok], j: int, particle: str) -> bool:
+        """Whether the particle stands right before content token j ("Abu Grein")."""
+        start = toks[j - 1][1] if j > 0 else 0
+        words = [fold(w) for w in _TOKEN.findall(self._text[start : toks[j][0]])]
+        return particle in words
+
     def _joined(self, toks: list[_Tok], j: int, joiner: re.Pattern[str]) -> bool:
-        return _gap_fits(self._text[toks[j].end : toks[j + 1].start], joiner)
+        return _gap_fits(self._text[toks[j][1] : toks[j + 1][0]], joiner)
 
     def _is_surname(self, form: _Form, pos: int) -> bool:
         watch = form.watch
@@ -365,56 +434,74 @@ class VariantMatcher:
 
     def _shared_surname(self, wid: str) -> bool:
         """Whether another watched person has this surname."""
-        mine = self._surname[wid]
-        return any(other != wid and surname == mine for other, surname in self._surname.items())
+        return self._surname_count[self._surname[wid]] > 1
 
     @staticmethod
-    def _labels(text: str, entities: Sequence[Entity]) -> dict[int, str]:
-        """spaCy's label for each character offset inside an entity."""
-        out: dict[int, str] = {}
+    def _labels(text: str, entities: Sequence[Entity]) -> dict[int, Entity]:
+        """spaCy's entity covering each character offset."""
+        out: dict[int, Entity] = {}
         for e in entities:
             for k in range(e.start, e.end):
-                out[k] = e.label
+                out[k] = e
         return out
 
-    def _label_fits(self, watch: Watch, labels: dict[int, str], start: int) -> bool | None:
-        label = labels.get(start)
-        if label is None:
+    def _label_fits(self, watch: Watch, labels: dict[int, Entity], start: int) -> bool | None:
+        entity = labels.get(start)
+        if entity is None:
             return None
-        return label in (ACTOR_LABELS if watch.kind == "actor" else LOCATION_LABELS)
+        return entity.label in (ACTOR_LABELS if watch.kind == "actor" else LOCATION_LABELS)
+
+    def _inside_a_person(self, labels: dict[int, Entity], start: int, end: int) -> bool:
+        """Whether spaCy reads these words as part of a longer person's name ("Omar Benghazy")."""
+        entity = labels.get(start)
+        if entity is None or entity.label != "PERSON":
+            return False
+        words = {fold(w) for w in _TOKEN.findall(self._text[entity.start : entity.end])} - PARTICLES
+        return not words <= {fold(w) for w in _TOKEN.findall(self._text[start:end])}
 
     def _other_bearers(self, toks: list[_Tok], watch_id: str) -> tuple[bool, bool]:
         """Whether the text names this person in full, and whether it names someone else of that surname."""
         surname, given = self._surname[watch_id], self._given[watch_id]
         ours = theirs = False
-        for j, tok in enumerate(toks):
-            if j == 0 or skeleton(tok.trans) not in {skeleton(s) for s in stems(surname)}:
+        if self._by_key is None:
+            # Built once per text, the first time a bare surname needs checking.
+            self._by_key = defaultdict(list)
+            for k, t in enumerate(toks):
+                if t[2][0].isupper():  # a name, as the surname search wants
+                    for key in _keys(t[4]):
+                        self._by_key[key].append(k)
+        places = sorted({j for key in _keys(surname) for j in self._by_key.get(key, ())})
+        for j in places:
+            tok = toks[j]
+            if j == 0:
                 continue
             if self._token_score(tok, fold(surname), surname) == 0:
                 continue
             prev = toks[j - 1]
-            if not prev.raw[0].isupper() or prev.folded in _TITLES:
+            if not prev[2][0].isupper() or prev[3] in _TITLES:
                 continue
             if not self._joined(toks, j - 1, _JOINER):
                 continue
             if any(self._token_score(prev, fold(g), g, alone=False) > 0 for g in given):
                 ours = True
-            elif prev.trans != surname:
+            elif prev[4] != surname:
                 theirs = True
         return ours, theirs
 
     def _decide(
-        self, text: str, toks: list[_Tok], cands: list[_Cand], labels: dict[int, str]
+        self, text: str, toks: list[_Tok], cands: list[_Cand], labels: dict[int, Entity]
     ) -> list[WatchMatch]:
         accepted: list[_Cand] = []
         bearers: dict[str, tuple[bool, bool]] = {}
         for c in cands:
-            start = toks[c.first].start
+            start = toks[c.first][0]
             fits = self._label_fits(c.form.watch, labels, start)
             if c.how in {"variant", "surname"} and c.score < VARIANT_SURE and not fits:
                 continue  # borderline spelling: only when spaCy agrees it is the right kind of name
             if fits is False and c.how == "variant" and c.score < 0.9:
                 continue
+            if c.form.watch.kind == "location" and self._inside_a_person(labels, start, toks[c.last][1]):
+                continue  # a family name taken from a place is not the place
             if c.surname_only:
                 wid = c.form.watch.id
                 if wid not in bearers:
@@ -437,7 +524,7 @@ class VariantMatcher:
                 continue
             if c.first <= claimed_end and not (c.first == claimed_start and c.last == claimed_end):
                 continue
-            start, end = toks[c.first].start, toks[c.last].end
+            start, end = toks[c.first][0], toks[c.last][1]
             # A particle hyphenated to the name belongs to its surface ("al-Jufra", "el-Sarraj").
             lead = re.search(r"(?<![^\W_])([^\W_]+)[-\u2010\u2011]$", text[max(0, start - 6) : start])
             if lead and fold(lead.group(1)) in PARTICLES:

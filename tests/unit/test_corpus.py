@@ -1,0 +1,38 @@
+"""The matcher on the labelled corpus: article-level precision and recall must stay at 0.97 or above."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.evaluation import evaluate, load_corpus, spacy_ner
+from streams.settings import DEFAULT_MODEL
+from streams.stages.watchlist import load_watchlist
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
+
+
+def test_corpus_is_large_and_varied_enough() -> None:
+    articles = load_corpus(CORPUS / "articles.yaml")
+    watches = load_watchlist(CORPUS / "watchlist.yaml")
+    assert len(articles) >= 40
+    assert len(watches) >= 30
+    assert {a.layout for a in articles} == {"text", "news", "blog", "portal"}
+    assert sum(1 for a in articles if not a.expect) >= 5  # articles that must raise nothing
+    assert len({a.id for a in articles}) == len(articles)
+    known = {w.id for w in watches}
+    for a in articles:
+        assert a.expect <= known, a.id
+
+
+@pytest.mark.parametrize("with_ner", [True, False], ids=["with-spacy", "matcher-alone"])
+def test_precision_and_recall(with_ner: bool) -> None:
+    report = evaluate(
+        load_corpus(CORPUS / "articles.yaml"),
+        load_watchlist(CORPUS / "watchlist.yaml"),
+        spacy_ner(DEFAULT_MODEL) if with_ner else None,
+    )
+    summary = f"misses {report.misses}, false alarms {report.false_alarms}"
+    assert report.precision >= 0.97, summary
+    assert report.recall >= 0.97, summary
