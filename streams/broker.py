@@ -95,3 +95,27 @@ class EmbeddedBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+async def ensure_topics(broker_url: str, names: list[str], partitions: int, replication: int) -> list[str]:
+    """Create whichever of the topics do not exist yet; return the ones created.
+
+    Consumers subscribe to topics that exist: a topic first created by a producer's send after the
+    worker joined its group would go unread until the next rebalance.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker_url.removeprefix("kafka://"))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+            except TopicAlreadyExistsError:
+                pass  # another worker created them first
+        return missing
+    finally:
+        await admin.close()

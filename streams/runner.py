@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import faust
 
 from streams.app import AlertSink, Runtime, build_runtime
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, ensure_topics
 from streams.settings import Settings
 from streams.stages.watchlist import Watch
 
@@ -54,6 +54,12 @@ async def run_pipeline(
     try:
         runtime = build_runtime(settings, broker_url, feeds=feeds, watches=watches, once=once)
         runtime.alert_sinks.extend(sinks)
+        await ensure_topics(
+            broker_url,
+            [t.get_topic_name() for t in runtime.topics.all()],
+            settings.partitions,
+            settings.replication_factor,
+        )
         await runtime.warm_up()
         loop = asyncio.get_running_loop()
         worker = faust.Worker(
