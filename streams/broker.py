@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -112,10 +113,9 @@ async def ensure_topics(broker_url: str, names: list[str], partitions: int, repl
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            try:
+            # Another worker may have created them in the meantime.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
-            except TopicAlreadyExistsError:
-                pass  # another worker created them first
         return missing
     finally:
         await admin.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,6 +16,8 @@ from streams.settings import Settings, load_settings
 from streams.site import SiteServer, load_site
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
+KAFKA_NEEDS = "the Apache Kafka tests need Java 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +31,38 @@ def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("broker") / "tansu.log"
     with EmbeddedBroker(log_path=log) as broker:
         yield broker.url
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Apache Kafka broker (KRaft, single node) from deploy/kafka/up, or WIREWATCH_TEST_KAFKA."""
+    given = os.environ.get("WIREWATCH_TEST_KAFKA")
+    if given:
+        yield given if given.startswith("kafka://") else f"kafka://{given}"
+        return
+    if not (shutil.which("java") and shutil.which("mvn")):
+        # In CI a skipped broker would be a silently untested one.
+        if os.environ.get("CI"):
+            pytest.fail(KAFKA_NEEDS)
+        pytest.skip(KAFKA_NEEDS)
+    data = tmp_path_factory.mktemp("apache-kafka")
+    up = subprocess.run(
+        [str(ROOT / "deploy" / "kafka" / "up"), str(data)], capture_output=True, text=True, timeout=900
+    )
+    if up.returncode != 0:
+        pytest.fail(f"deploy/kafka/up failed:\n{up.stderr}")
+    try:
+        yield "kafka://" + (data / "bootstrap").read_text().strip()
+    finally:
+        subprocess.run([str(ROOT / "deploy" / "kafka" / "down"), str(data)], timeout=60, check=False)
+
+
+@pytest.fixture(params=["embedded", "apache-kafka"])
+def any_broker(request: pytest.FixtureRequest) -> str:
+    """Each broker wirewatch supports in turn: the embedded Tansu, then Apache Kafka."""
+    name = "embedded_broker" if request.param == "embedded" else "apache_kafka"
+    url: str = request.getfixturevalue(name)
+    return url
 
 
 @pytest.fixture

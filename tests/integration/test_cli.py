@@ -157,7 +157,7 @@ def test_bad_watchlist_is_refused_naming_the_line(tmp_path: Path, capsys: pytest
 
 @pytest.mark.integration
 async def test_worker_runs_against_a_broker_until_sigterm(
-    embedded_broker: str, demo_site: SiteServer, tmp_path: Path
+    any_broker: str, demo_site: SiteServer, tmp_path: Path
 ) -> None:
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(demo_site.feed_url + "\n")
@@ -166,7 +166,7 @@ async def test_worker_runs_against_a_broker_until_sigterm(
     proc = await spawn(
         "worker",
         "--broker",
-        embedded_broker,
+        any_broker,
         "--format",
         "jsonl",
         "--feeds",
