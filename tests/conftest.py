@@ -33,6 +33,14 @@ def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.url
 
 
+def need_kafka_tools() -> None:
+    """Skip without Java and Maven, saying what to install; in CI a skipped broker is a failure."""
+    if not (shutil.which("java") and shutil.which("mvn")):
+        if os.environ.get("CI"):
+            pytest.fail(KAFKA_NEEDS)
+        pytest.skip(KAFKA_NEEDS)
+
+
 @pytest.fixture(scope="session")
 def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Apache Kafka broker (KRaft, single node) from deploy/kafka/up, or WIREWATCH_TEST_KAFKA."""
@@ -40,11 +48,7 @@ def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given if given.startswith("kafka://") else f"kafka://{given}"
         return
-    if not (shutil.which("java") and shutil.which("mvn")):
-        # In CI a skipped broker would be a silently untested one.
-        if os.environ.get("CI"):
-            pytest.fail(KAFKA_NEEDS)
-        pytest.skip(KAFKA_NEEDS)
+    need_kafka_tools()
     data = tmp_path_factory.mktemp("apache-kafka")
     up = subprocess.run(
         [str(ROOT / "deploy" / "kafka" / "up"), str(data)], capture_output=True, text=True, timeout=900
