@@ -107,6 +107,9 @@ class Runtime:
     alert_sinks: list[AlertSink] = field(default_factory=list)
     _http: aiohttp.ClientSession | None = None
     _pool: ProcessPoolExecutor | None = None
+    #: Set when an agent dies of an error its own guard could not turn into a dead letter.
+    failure: BaseException | None = None
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- shared resources -------------------------------------------------------------------------
     def http(self) -> aiohttp.ClientSession:
@@ -189,12 +192,24 @@ class Runtime:
         async def run(stream: StreamT[R]) -> AsyncIterator[str]:
             async for value in stream:
                 outcome = "dead-lettered"
-                async with self.guard(stage, key(value), getattr(value, "item_url", None) or key(value)):
-                    outcome = await handler(self, value)
+                try:
+                    async with self.guard(stage, key(value), getattr(value, "item_url", None) or key(value)):
+                        outcome = await handler(self, value)
+                except Exception as exc:
+                    self._agent_died(stage, exc)
+                    raise
                 # Yielding the outcome lets Faust's test context wait until a record is fully handled.
                 yield outcome
 
         self.app.agent(topic, name=f"wirewatch.{stage}")(run)
+
+    def _agent_died(self, stage: str, exc: BaseException) -> None:
+        # Even the dead-letter write failed: restarting the agent in place could skip the record, so the
+        # process stops and exits non-zero, and its supervisor restarts it from the committed offsets.
+        log.error("agent %s died: %s: %s", stage, type(exc).__name__, exc)
+        if self.failure is None:
+            self.failure = exc
+        self.failed.set()
 
     @asynccontextmanager
     async def guard(self, stage: str, key: str, item_url: str | None) -> AsyncIterator[None]:

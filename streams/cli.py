@@ -17,7 +17,7 @@ import orjson
 from streams.app import AlertSink
 from streams.broker import BrokerError
 from streams.records import Alert, Entity
-from streams.runner import PipelineTimeout, RunResult, run_pipeline
+from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
@@ -28,6 +28,8 @@ from streams.stages.ner import ModelNotInstalled, entities
 from streams.stages.watchlist import WatchlistError, load_watchlist
 
 _USER_ERRORS = (WatchlistError, FeedListError, SettingsError, BrokerError, ModelNotInstalled, PipelineTimeout)
+# Failures of a running pipeline: exit non-zero so a supervisor restarts the process.
+_RUN_ERRORS = (AgentDied,)
 
 
 def _printer(fmt: str, out: TextIO) -> AlertSink:
@@ -204,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _USER_ERRORS as exc:
         print(f"wirewatch: error: {exc}", file=sys.stderr)
         return 2
+    except _RUN_ERRORS as exc:
+        print(f"wirewatch: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

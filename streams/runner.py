@@ -19,6 +19,10 @@ from streams.stages.watchlist import Watch
 log = logging.getLogger("wirewatch")
 
 
+class AgentDied(RuntimeError):
+    """An agent failed in a way it could not record; the process must not go on without it."""
+
+
 class PipelineTimeout(RuntimeError):
     """`--once` gave up waiting: some items did not reach the end of the pipeline in time."""
 
@@ -79,20 +83,20 @@ async def run_pipeline(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        if once:
-            waiter = asyncio.ensure_future(runtime.progress.wait_idle(once_timeout))
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if not waiter.done() or not waiter.result():
-                waiter.cancel()
-                if not stop.is_set():
-                    raise PipelineTimeout(
-                        f"{len(runtime.progress.pending)} item(s) still in flight after {once_timeout:.0f}s: "
-                        + ", ".join(sorted(runtime.progress.pending)[:5])
-                    )
-        else:
-            await stop.wait()
+        ends = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]
+        waiter = asyncio.ensure_future(runtime.progress.wait_idle(once_timeout)) if once else None
+        await asyncio.wait([*ends, *([waiter] if waiter else [])], return_when=asyncio.FIRST_COMPLETED)
+        for task in ends:
+            task.cancel()
+        if runtime.failure is not None:
+            raise AgentDied(f"an agent died: {type(runtime.failure).__name__}: {runtime.failure}")
+        if waiter is not None and (not waiter.done() or not waiter.result()):
+            waiter.cancel()
+            if not stop.is_set():
+                raise PipelineTimeout(
+                    f"{len(runtime.progress.pending)} item(s) still in flight after {once_timeout:.0f}s: "
+                    + ", ".join(sorted(runtime.progress.pending)[:5])
+                )
         return RunResult(outcomes=dict(runtime.progress.outcomes), pending=set(runtime.progress.pending))
     finally:
         if worker is not None:

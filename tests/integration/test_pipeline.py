@@ -6,8 +6,9 @@ import jsonschema
 import pytest
 
 from schemas import load_schema
+from streams.app import Runtime
 from streams.records import Alert
-from streams.runner import run_pipeline
+from streams.runner import AgentDied, run_pipeline
 from streams.settings import Settings
 from streams.site import SiteServer, demo_watchlist_path
 from streams.stages.alert import alert_id
@@ -89,3 +90,22 @@ async def test_feed_to_alerts(any_broker: str, unique_settings: Settings, demo_s
         for e in value["entities"]:  # type: ignore[attr-defined]
             assert text[e["start"] : e["end"]] == e["text"]
     assert any(e["label"] == "PERSON" for _, v in entities for e in v["entities"])  # type: ignore[attr-defined]
+
+
+async def test_an_agent_that_cannot_even_dead_letter_stops_the_process(
+    embedded_broker: str, unique_settings: Settings, demo_site: SiteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(self: Runtime, *args: object, **kwargs: object) -> None:
+        raise ConnectionError("dead-letter topic unreachable")
+
+    # The 404 and the PDF in the demo feed fail in the fetcher, whose guard then cannot record them.
+    monkeypatch.setattr(Runtime, "dead_letter", unreachable)
+    with pytest.raises(AgentDied, match="dead-letter topic unreachable"):
+        await run_pipeline(
+            unique_settings.replace(broker=embedded_broker),
+            feeds=[demo_site.feed_url],
+            watches=load_watchlist(demo_watchlist_path()),
+            once=True,
+            sinks=[],
+            once_timeout=120,
+        )
