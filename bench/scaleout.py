@@ -145,9 +145,7 @@ async def main() -> None:
         print(kafka("up", work / "kafka").strip())
         broker = "kafka://" + (work / "kafka" / "bootstrap").read_text().strip()
         try:
-            print(
-                f"{len(pages)} articles of {words:.0f} words on average on loopback; Apache Kafka, 4 partitions"
-            )
+            print(f"{len(pages)} articles of {words:.0f} words on average; Apache Kafka, 4 partitions")
             one = await run(1, pages, broker, work)
             print(f"1 worker process:  {one:5.2f} articles/s")
             two = await run(2, pages, broker, work)
