@@ -34,9 +34,11 @@ async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subpro
     )
 
 
-async def wirewatch(*args: str, timeout: float = 180.0) -> tuple[int, str, str]:
+async def wirewatch(
+    *args: str, timeout: float = 180.0, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """Run the CLI to its end."""
-    proc = await spawn(*args)
+    proc = await spawn(*args, env=env)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -47,9 +49,17 @@ async def wirewatch(*args: str, timeout: float = 180.0) -> tuple[int, str, str]:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("broker", ["its-own-embedded", "apache-kafka"])
 async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
-    demo_site: SiteServer, tmp_path: Path
+    demo_site: SiteServer, tmp_path: Path, broker: str, request: pytest.FixtureRequest
 ) -> None:
+    env = None
+    extra: list[str] = []
+    if broker == "apache-kafka":
+        # The topics outlive each run here, so the runs share a consumer group of their own.
+        extra = ["--broker", request.getfixturevalue("apache_kafka")]
+        tag = tmp_path.name[-12:].replace("_", "-").lower()
+        env = {**os.environ, "WIREWATCH_APP_ID": f"restart-{tag}", "WIREWATCH_TOPIC_PREFIX": f"r{tag}."}
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"# the loopback site\n{demo_site.feed_url}\n")
     args = [
@@ -63,9 +73,10 @@ async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
         str(demo_watchlist_path()),
         "--data-dir",
         str(tmp_path / "data"),
+        *extra,
     ]
 
-    code, out, err = await wirewatch(*args)
+    code, out, err = await wirewatch(*args, env=env)
     assert code == 0, err
     alerts = [json.loads(line) for line in out.splitlines()]
     schema = load_schema("wirewatch.alerts")
@@ -76,7 +87,7 @@ async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
     assert len(alerts) == 3
 
     # The embedded broker is gone with the process; the data directory remembers what was seen.
-    code, out, err = await wirewatch(*args)
+    code, out, err = await wirewatch(*args, env=env)
     assert code == 0, err
     assert out == ""
     assert "nothing new" in err
@@ -96,7 +107,7 @@ async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
             ),
         )
     )
-    code, out, err = await wirewatch(*args)
+    code, out, err = await wirewatch(*args, env=env)
     assert code == 0, err
     (alert,) = [json.loads(line) for line in out.splitlines()]
     assert alert["url"].endswith("/news/misrata-port.html")
