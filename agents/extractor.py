@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.app import Runtime
-from streams.records import ArticleEntities, CleanArticle, Entity, utcnow
+from streams.records import ArticleEntities, CleanArticle, as_records, utcnow
 from streams.stages.ner import entities
 
 STAGE = "extractor"
@@ -12,7 +12,7 @@ STAGE = "extractor"
 async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
     """Entities from a CPU process, then the (cheap) watchlist matcher on this one."""
     found = await rt.run_cpu(entities, article.text, rt.settings.spacy_model)
-    ents = [Entity(text=t, label=label, start=s, end=e) for t, label, s, e in found]
+    ents = as_records(found)
     # spaCy's labels decide the borderline spellings the matcher is unsure of.
     matches = rt.matcher.match(article.text, ents)
     return ArticleEntities(

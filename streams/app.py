@@ -24,7 +24,7 @@ from faust.types import StreamT, TopicT
 from streams.records import Alert, DeadLetter, WireRecord, utcnow
 from streams.settings import Settings
 from streams.stages.fetch import Limits
-from streams.stages.match import Matcher, TokenMatcher
+from streams.stages.match import Matcher, VariantMatcher
 from streams.stages.ner import warm
 from streams.stages.watchlist import Watch
 from streams.state import StateStore
@@ -293,7 +293,7 @@ def build_runtime(
         topics=topics,
         state=StateStore(settings.data_dir / "state.sqlite3"),
         watches=watches,
-        matcher=TokenMatcher(watches),
+        matcher=VariantMatcher(watches),
         feeds=feeds,
         once=once,
     )

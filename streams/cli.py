@@ -16,14 +16,14 @@ import orjson
 
 from streams.app import AlertSink
 from streams.broker import BrokerError
-from streams.records import Alert, Entity
+from streams.records import Alert, as_records
 from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
 from streams.stages.feeds import FeedListError, read_feed_list
-from streams.stages.match import TokenMatcher, explain
+from streams.stages.match import VariantMatcher, explain
 from streams.stages.ner import ModelNotInstalled, entities
 from streams.stages.watchlist import WatchlistError, load_watchlist
 
@@ -107,7 +107,7 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
 def _match(args: argparse.Namespace) -> int:
     watches = load_watchlist(args.watchlist)
     by_id = {w.id: w for w in watches}
-    matcher = TokenMatcher(watches)
+    matcher = VariantMatcher(watches)
     status = 0
     for path in args.paths:
         try:
@@ -122,15 +122,13 @@ def _match(args: argparse.Namespace) -> int:
             print(f"wirewatch match: {path}: {exc}", file=sys.stderr)
             status = 1
             continue
-        found = [] if args.no_ner else entities(text, args.model or DEFAULT_MODEL)
-        ents = [Entity(text=t, label=label, start=s, end=e) for t, label, s, e in found]
+        ents = [] if args.no_ner else as_records(entities(text, args.model or DEFAULT_MODEL))
         matches = matcher.match(text, ents)
         if args.explain:
-            labels = {e.start: e.label for e in ents}
             covering = {k: e.label for e in ents for k in range(e.start, e.end)}
             print(f"{path}: {title}")
             for m in matches:
-                label = labels.get(m.start) or covering.get(m.start)
+                label = covering.get(m.start)
                 print(f"  {m.watch}  {m.text!r} at {m.start}-{m.end}  [{m.how}]")
                 print(f"      because: {explain(m, by_id[m.watch], label)}")
             if not matches:

@@ -11,7 +11,7 @@ from string import Template
 
 import yaml
 
-from streams.records import Entity
+from streams.records import Entity, as_records
 from streams.site import Page, Site, render_page
 from streams.stages.clean import clean_html
 from streams.stages.match import VariantMatcher
@@ -126,6 +126,6 @@ def spacy_ner(model: str) -> Ner:
     from streams.stages.ner import entities
 
     def run(text: str) -> list[Entity]:
-        return [Entity(text=t, label=label, start=s, end=e) for t, label, s, e in entities(text, model)]
+        return as_records(entities(text, model))
 
     return run

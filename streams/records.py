@@ -97,6 +97,14 @@ class Entity(WireRecord):
     end: int
 
 
+def as_records(found: list[tuple[str, str, int, int]]) -> list[Entity]:
+    """The (text, label, start, end) tuples NER returns from its CPU process, as records.
+
+    Plain tuples cross the process boundary so the CPU processes never import Faust.
+    """
+    return [Entity(text=t, label=label, start=s, end=e) for t, label, s, e in found]
+
+
 class WatchMatch(WireRecord):
     """A mention of a watched actor or location; offsets index the article text."""
 

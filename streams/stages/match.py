@@ -285,14 +285,13 @@ class VariantMatcher:
     def __init__(self, watches: Sequence[Watch]) -> None:
         self._index: dict[str, list[tuple[_Form, int]]] = defaultdict(list)
         self._acronyms: dict[str, list[_Form]] = defaultdict(list)
-        self._persons: dict[str, Watch] = {}
         self._given: dict[str, list[str]] = {}
+        # Per watched person (by id): the transliterated surname; its given names are below.
         self._surname: dict[str, str] = {}
         self._surname_count: dict[str, int] = defaultdict(int)
         for watch in watches:
             if _is_person(watch):
                 words = _content(_TOKEN.findall(watch.name))
-                self._persons[watch.id] = watch
                 self._surname[watch.id] = translit(words[-1])
                 self._surname_count[translit(words[-1])] += 1
                 self._given[watch.id] = [translit(w) for w in words[:-1]]
@@ -426,7 +425,7 @@ class VariantMatcher:
     def _is_surname(self, form: _Form, pos: int) -> bool:
         watch = form.watch
         return (
-            watch.id in self._persons
+            watch.id in self._surname
             and form.how == "exact"
             and pos == len(form.trans) - 1
             and len(form.trans) > 1
@@ -543,10 +542,6 @@ class VariantMatcher:
             taken[wid] = c.last
             claimed_start, claimed_end = c.first, c.last
         return out
-
-
-#: The matcher the pipeline uses.
-TokenMatcher = VariantMatcher
 
 
 def explain(match: WatchMatch, watch: Watch, label: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.stages.match import TokenMatcher
+from streams.stages.match import VariantMatcher
 from streams.stages.watchlist import Watch, WatchlistError, parse_watchlist
 
 WATCHES = [
@@ -18,12 +18,12 @@ WATCHES = [
 
 
 def found(text: str) -> list[tuple[str, str, str]]:
-    return [(m.watch, m.text, m.how) for m in TokenMatcher(WATCHES).match(text)]
+    return [(m.watch, m.text, m.how) for m in VariantMatcher(WATCHES).match(text)]
 
 
 def test_offsets_index_the_text() -> None:
     text = "On Friday, forces of KHALIFA  HAFTAR moved toward Derna."
-    matches = TokenMatcher(WATCHES).match(text)
+    matches = VariantMatcher(WATCHES).match(text)
     assert [(m.watch, text[m.start : m.end], m.how) for m in matches] == [
         ("khalifa-haftar", "KHALIFA  HAFTAR", "exact"),
         ("derna", "Derna", "exact"),
