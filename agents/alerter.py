@@ -23,11 +23,11 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
     if alert is None:
         rt.progress.finish(art.item_url, "no watch named")
         return "no watch named"
-    if rt.state.has_alert(alert.alert_id):
+    if rt.dedupe.has_alert(alert.alert_id):
         rt.progress.finish(art.item_url, "alert already raised")
         return "alert already raised"
     await rt.send(rt.topics.alerts, alert.alert_id, alert)
-    rt.state.record_alert(alert.alert_id, alert.url, alert.created_at)
+    rt.dedupe.record_alert(alert.alert_id, alert.url, alert.created_at)
     return "alerted"
 
 

@@ -1,4 +1,4 @@
-"""cleaner: extracts the main text with trafilatura and drops exact duplicates."""
+"""cleaner: extracts the main text with trafilatura and hands it to the deduper."""
 
 from __future__ import annotations
 
@@ -28,12 +28,7 @@ async def clean_article(rt: Runtime, raw: RawArticle) -> CleanArticle:
 
 async def handle(rt: Runtime, raw: RawArticle) -> str:
     article = await clean_article(rt, raw)
-    duplicate = rt.state.duplicate_of(article.url, article.text_hash)
-    if duplicate is not None:
-        rt.progress.finish(raw.item_url, f"duplicate: {duplicate}")
-        return "duplicate"
-    await rt.send(rt.topics.articles_clean, article.url, article)
-    rt.state.record_article(article.url, article.text_hash)
+    await rt.send(rt.topics.articles_dedupe, article.text_hash, article)
     return "cleaned"
 
 

@@ -15,10 +15,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import StreamT, TopicT
 
 from streams.records import Alert, DeadLetter, WireRecord, utcnow
@@ -27,8 +28,9 @@ from streams.stages.fetch import Limits
 from streams.stages.match import Matcher, VariantMatcher
 from streams.stages.ner import warm
 from streams.stages.watchlist import Watch
-from streams.state import StateStore
-from streams.topics import Topics, declare_topics
+from streams.broker import TopicSpec
+from streams.state import Dedupe, StateStore, TableState
+from streams.topics import RECORD_TYPES, Topics, declare_topics, partitions_of
 
 log = logging.getLogger("wirewatch")
 P = ParamSpec("P")
@@ -98,7 +100,10 @@ class Runtime:
     settings: Settings
     app: faust.App
     topics: Topics
+    #: The poller's cache of items seen and feed validators, and the dedupe state on the embedded broker.
     state: StateStore
+    #: What the fetcher, deduper and alerter consult: `state` itself, or Faust tables shared via Kafka.
+    dedupe: Dedupe
     watches: list[Watch]
     matcher: Matcher
     feeds: list[str]
@@ -110,6 +115,16 @@ class Runtime:
     #: Set when an agent dies of an error its own guard could not turn into a dead letter.
     failure: BaseException | None = None
     failed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    tables: TableState | None = None
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic this process reads or writes, table changelogs included, to create before start."""
+        s = self.settings
+        specs = [TopicSpec(s.topic_prefix + n, partitions_of(n, s.partitions)) for n in RECORD_TYPES]
+        for table in self.tables.tables() if self.tables else []:
+            specs.append(TopicSpec(table.changelog_topic.get_topic_name(), table.partitions, compacted=True))
+        return specs
 
     # --- shared resources -------------------------------------------------------------------------
     def http(self) -> aiohttp.ClientSession:
@@ -252,9 +267,35 @@ def load_agents_package() -> ModuleType:
     return module
 
 
-def create_app(settings: Settings, broker_url: str) -> faust.App:
+class _IdempotentProducer(aiokafka_driver.Producer):
+    # Faust asks aiokafka for idempotence only inside exactly-once transactions; we want it always.
+    def _settings_extra(self) -> dict[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class _IdempotentTransport(aiokafka_driver.Transport):
+    Producer = _IdempotentProducer
+
+
+class WireApp(faust.App):
+    """A Faust app whose Kafka producers are idempotent when asked to be."""
+
+    idempotent = False
+
+    def _new_transport(self) -> Any:
+        if not self.idempotent:
+            return super()._new_transport()
+        return _IdempotentTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        if not self.idempotent:
+            return super()._new_producer_transport()
+        return _IdempotentTransport(self.conf.broker_producer, self)
+
+
+def create_app(settings: Settings, broker_url: str, *, idempotent: bool = False) -> faust.App:
     """The Faust app, configured from settings at start (nothing is read at import)."""
-    return faust.App(
+    app = WireApp(
         settings.app_id,
         broker=broker_url,
         autodiscover=False,
@@ -270,7 +311,11 @@ def create_app(settings: Settings, broker_url: str) -> faust.App:
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="orjson",
+        # A worker that dies mid-stream hands its partitions and their tables to the others quickly.
+        table_standby_replicas=1,
     )
+    app.idempotent = idempotent
+    return app
 
 
 def build_runtime(
@@ -281,17 +326,25 @@ def build_runtime(
     watches: list[Watch],
     once: bool = False,
     agents: tuple[str, ...] | None = None,
+    embedded_broker: bool = False,
+    idempotent: bool = False,
 ) -> Runtime:
-    """Create the app, declare its topics and attach the agents (all of them unless named)."""
+    """Create the app, declare its topics and tables and attach the agents (all of them unless named)."""
     attach_agents = load_agents_package().attach_agents
 
-    app = create_app(settings, broker_url)
+    app = create_app(settings, broker_url, idempotent=idempotent)
     topics = declare_topics(app, settings.topic_prefix, settings.partitions, settings.replication_factor)
+    state = StateStore(settings.data_dir / "state.sqlite3")
+    tables = None
+    if settings.state_backend(embedded_broker) == "kafka":
+        tables = TableState(app, settings.partitions, topics.articles_dedupe.partitions or 1)
     runtime = Runtime(
         settings=settings,
         app=app,
         topics=topics,
-        state=StateStore(settings.data_dir / "state.sqlite3"),
+        state=state,
+        dedupe=tables or state,
+        tables=tables,
         watches=watches,
         matcher=VariantMatcher(watches),
         feeds=feeds,

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -98,8 +99,17 @@ class EmbeddedBroker:
         self.stop()
 
 
-async def ensure_topics(broker_url: str, names: list[str], partitions: int, replication: int) -> list[str]:
-    """Create whichever of the topics do not exist yet; return the ones created.
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create: its full name, partitions and whether it is compacted (a table changelog)."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+
+
+async def ensure_topics(broker_url: str, specs: list[TopicSpec], replication: int) -> list[str]:
+    """Create whichever of the topics do not exist yet; return the names of the ones created.
 
     Consumers subscribe to topics that exist: a topic first created by a producer's send after the
     worker joined its group would go unread until the next rebalance.
@@ -111,11 +121,37 @@ async def ensure_topics(broker_url: str, names: list[str], partitions: int, repl
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [spec for spec in specs if spec.name not in existing]
         if missing:
+            new = [
+                NewTopic(
+                    spec.name,
+                    spec.partitions,
+                    replication,
+                    topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                )
+                for spec in missing
+            ]
             # Another worker may have created them in the meantime.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
-        return missing
+                await admin.create_topics(new)
+        return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+async def supports_idempotence(broker_url: str) -> bool:
+    """Whether the broker grants producer ids (Apache Kafka does; the embedded Tansu does not)."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker_url.removeprefix("kafka://"), enable_idempotence=True, acks="all"
+    )
+    try:
+        await producer.start()
+    except KafkaError:
+        return False
+    finally:
+        await producer.stop()
+    return True

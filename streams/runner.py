@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import faust
 
 from streams.app import AlertSink, Runtime, build_runtime
-from streams.broker import EmbeddedBroker, ensure_topics
+from streams.broker import EmbeddedBroker, ensure_topics, supports_idempotence
 from streams.settings import Settings
 from streams.stages.watchlist import Watch
 
@@ -56,14 +56,22 @@ async def run_pipeline(
     runtime: Runtime | None = None
     worker: faust.Worker | None = None
     try:
-        runtime = build_runtime(settings, broker_url, feeds=feeds, watches=watches, once=once)
-        runtime.alert_sinks.extend(sinks)
-        await ensure_topics(
-            broker_url,
-            [t.get_topic_name() for t in runtime.topics.all()],
-            settings.partitions,
-            settings.replication_factor,
+        idempotent = settings.idempotence == "on" or (
+            settings.idempotence == "auto" and broker is None and await supports_idempotence(broker_url)
         )
+        if settings.idempotence == "auto" and not idempotent:
+            log.info("the broker grants no producer ids: producers use acks=all without idempotence")
+        runtime = build_runtime(
+            settings,
+            broker_url,
+            feeds=feeds,
+            watches=watches,
+            once=once,
+            embedded_broker=broker is not None,
+            idempotent=idempotent,
+        )
+        runtime.alert_sinks.extend(sinks)
+        await ensure_topics(broker_url, runtime.topic_specs(), settings.replication_factor)
         await runtime.warm_up()
         loop = asyncio.get_running_loop()
         worker = faust.Worker(

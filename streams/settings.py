@@ -51,6 +51,12 @@ class Settings:
     rebalance_timeout: float = 5.0
     session_timeout: float = 10.0
     heartbeat_interval: float = 1.0
+    # Where dedupe state lives: "local" (SQLite in data_dir, one process), "kafka" (Faust tables whose
+    # changelogs are compacted topics, shared by every worker), or "auto": local on the embedded broker.
+    state: str = "auto"
+    # Idempotent producers (no duplicates from producer retries); "auto" turns them on when the broker
+    # grants producer ids, which Apache Kafka does and the embedded broker does not.
+    idempotence: str = "auto"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed (None values are ignored)."""
@@ -60,8 +66,16 @@ class Settings:
     def embedded(self) -> bool:
         return self.broker is None
 
+    def state_backend(self, embedded_broker: bool) -> str:
+        """"local" or "kafka", resolving "auto" by the kind of broker this process uses."""
+        if self.state != "auto":
+            return self.state
+        return "local" if embedded_broker else "kafka"
+
+
 
 _ENV_PREFIX = "WIREWATCH_"
+_CHOICES: dict[str, tuple[str, ...]] = {"state": ("auto", "local", "kafka"), "idempotence": ("auto", "on", "off")}
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:
@@ -114,6 +128,9 @@ def load_settings(
     settings = dataclasses.replace(base, **values)
     if settings.partitions < 1:
         raise SettingsError("setting 'partitions' must be at least 1")
+    for key, allowed in _CHOICES.items():
+        if getattr(settings, key) not in allowed:
+            raise SettingsError(f"setting {key!r} must be one of {', '.join(allowed)}, not {getattr(settings, key)!r}")
     if settings.cpu_workers < 1:
         raise SettingsError("setting 'cpu_workers' must be at least 1")
     return settings

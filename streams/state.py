@@ -1,22 +1,46 @@
-"""Local state in the data directory, so a restart never re-alerts, even on the in-memory broker."""
+"""Dedupe state: SQLite in the data directory for one process, or Faust tables shared through Kafka."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import faust
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_items (url TEXT PRIMARY KEY, feed_url TEXT NOT NULL, seen_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS feed_validators (feed_url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT);
+CREATE TABLE IF NOT EXISTS fetched_items (url TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS articles (canonical_url TEXT PRIMARY KEY, text_hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS articles_by_hash ON articles (text_hash);
 CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, url TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 
 
+class Dedupe(Protocol):
+    """What the fetcher, deduper and alerter ask before doing work twice; each asks by its stream's key."""
+
+    def item_fetched(self, url: str) -> bool: ...
+    def record_item_fetched(self, url: str) -> None: ...
+    def duplicate_of(self, canonical_url: str, text_hash: str) -> str | None: ...
+    def record_article(self, canonical_url: str, text_hash: str) -> None: ...
+    def has_alert(self, alert_id: str) -> bool: ...
+    def record_alert(self, alert_id: str, url: str, created_at: str) -> None: ...
+
+
+def _why_duplicate(canonical_url: str, earlier_url: str) -> str:
+    return "same canonical URL" if earlier_url == canonical_url else f"same text as {earlier_url}"
+
+
 class StateStore:
-    """A small SQLite file: items seen, feed validators, articles cleaned, alerts raised."""
+    """A small SQLite file: items seen, feed validators, items fetched, articles cleaned, alerts raised.
+
+    The poller's part (items seen, validators) is a per-process cache in every mode; the rest is the
+    dedupe state when the process runs alone on the embedded broker.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +85,12 @@ class StateStore:
     def set_validators(self, feed_url: str, etag: str | None, last_modified: str | None) -> None:
         self._write("INSERT OR REPLACE INTO feed_validators VALUES (?, ?, ?)", feed_url, etag, last_modified)
 
+    def item_fetched(self, url: str) -> bool:
+        return self._one("SELECT 1 FROM fetched_items WHERE url = ?", url) is not None
+
+    def record_item_fetched(self, url: str) -> None:
+        self._write("INSERT OR IGNORE INTO fetched_items VALUES (?)", url)
+
     def duplicate_of(self, canonical_url: str, text_hash: str) -> str | None:
         """Why an article is an exact duplicate of one already published, or None when it is new."""
         row = self._one(
@@ -68,9 +98,7 @@ class StateStore:
             canonical_url,
             text_hash,
         )
-        if row is None:
-            return None
-        return "same canonical URL" if row[0] == canonical_url else f"same text as {row[0]}"
+        return None if row is None else _why_duplicate(canonical_url, str(row[0]))
 
     def record_article(self, canonical_url: str, text_hash: str) -> None:
         self._write("INSERT OR IGNORE INTO articles VALUES (?, ?)", canonical_url, text_hash)
@@ -80,3 +108,51 @@ class StateStore:
 
     def record_alert(self, alert_id: str, url: str, created_at: str) -> None:
         self._write("INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)", alert_id, url, created_at)
+
+
+#: Faust table names; each one's changelog is the compacted topic "<app id>-<name>-changelog".
+FETCHED_TABLE = "fetched-items"
+ARTICLES_TABLE = "articles"
+ALERTS_TABLE = "alerts"
+
+
+class TableState:
+    """Dedupe state in Faust tables: every write also goes to a compacted changelog topic, so a worker
+    that takes over a partition (after a rebalance, a crash or a restart elsewhere) gets its state back.
+
+    Each table is read and written only while handling a record of the partition that owns the key: the
+    fetcher by item URL, the alerter by article URL (alert ids derive from it), the deduper on its
+    single partition. That is what makes a table lookup authoritative across workers.
+    """
+
+    def __init__(self, app: faust.App, partitions: int, dedupe_partitions: int) -> None:
+        def table(name: str, n: int, help_: str) -> Any:
+            return app.Table(name, partitions=n, key_type=str, value_type=str, help=help_)
+
+        self.fetched = table(FETCHED_TABLE, partitions, "item URL -> when its page was fetched")
+        self.articles = table(ARTICLES_TABLE, dedupe_partitions, "url:/hash: -> canonical URL of the first")
+        self.alerts = table(ALERTS_TABLE, partitions, "alert id -> article URL")
+
+    def tables(self) -> list[Any]:
+        return [self.fetched, self.articles, self.alerts]
+
+    def item_fetched(self, url: str) -> bool:
+        return url in self.fetched
+
+    def record_item_fetched(self, url: str) -> None:
+        self.fetched[url] = "1"
+
+    def duplicate_of(self, canonical_url: str, text_hash: str) -> str | None:
+        earlier = self.articles.get("url:" + canonical_url) or self.articles.get("hash:" + text_hash)
+        return None if earlier is None else _why_duplicate(canonical_url, str(earlier))
+
+    def record_article(self, canonical_url: str, text_hash: str) -> None:
+        self.articles["url:" + canonical_url] = canonical_url
+        if "hash:" + text_hash not in self.articles:
+            self.articles["hash:" + text_hash] = canonical_url
+
+    def has_alert(self, alert_id: str) -> bool:
+        return alert_id in self.alerts
+
+    def record_alert(self, alert_id: str, url: str, created_at: str) -> None:
+        self.alerts[alert_id] = url

@@ -1,4 +1,4 @@
-"""The six wirewatch topics: declared once here, by name, key and record type."""
+"""The wirewatch topics: declared once here, by name, key, record type and partition count."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from streams.records import (
 
 FEED_ITEMS: Final = "wirewatch.feed-items"
 ARTICLES_RAW: Final = "wirewatch.articles.raw"
+ARTICLES_DEDUPE: Final = "wirewatch.articles.dedupe"
 ARTICLES_CLEAN: Final = "wirewatch.articles.clean"
 ARTICLES_ENTITIES: Final = "wirewatch.articles.entities"
 ALERTS: Final = "wirewatch.alerts"
@@ -29,11 +30,23 @@ DEADLETTER: Final = "wirewatch.deadletter"
 RECORD_TYPES: Final[dict[str, type[WireRecord]]] = {
     FEED_ITEMS: FeedItem,
     ARTICLES_RAW: RawArticle,
+    ARTICLES_DEDUPE: CleanArticle,
     ARTICLES_CLEAN: CleanArticle,
     ARTICLES_ENTITIES: ArticleEntities,
     ALERTS: Alert,
     DEADLETTER: DeadLetter,
 }
+
+
+#: One partition, so one consumer at a time sees every cleaned article: a duplicate may come from any
+#: feed under any URL, and only a single point of decision can tell it is one. The work done there is a
+#: table lookup per article; the CPU-heavy stages on either side keep all their partitions.
+SINGLE_PARTITION: Final = frozenset({ARTICLES_DEDUPE})
+
+
+def partitions_of(name: str, partitions: int) -> int:
+    """The partition count of a topic (by canonical name) when the others have `partitions`."""
+    return 1 if name in SINGLE_PARTITION else partitions
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,7 @@ class Topics:
 
     feed_items: TopicT
     articles_raw: TopicT
+    articles_dedupe: TopicT
     articles_clean: TopicT
     articles_entities: TopicT
     alerts: TopicT
@@ -51,6 +65,7 @@ class Topics:
         return [
             self.feed_items,
             self.articles_raw,
+            self.articles_dedupe,
             self.articles_clean,
             self.articles_entities,
             self.alerts,
@@ -68,13 +83,14 @@ def declare_topics(app: faust.App, prefix: str, partitions: int, replicas: int) 
             value_type=RECORD_TYPES[name],
             key_serializer="raw",
             value_serializer="orjson",
-            partitions=partitions,
+            partitions=partitions_of(name, partitions),
             replicas=replicas,
         )
 
     return Topics(
         feed_items=topic(FEED_ITEMS),
         articles_raw=topic(ARTICLES_RAW),
+        articles_dedupe=topic(ARTICLES_DEDUPE),
         articles_clean=topic(ARTICLES_CLEAN),
         articles_entities=topic(ARTICLES_ENTITIES),
         alerts=topic(ALERTS),

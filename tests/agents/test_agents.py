@@ -11,6 +11,7 @@ import pytest
 from streams.app import Runtime, build_runtime
 from streams.records import ArticleEntities, CleanArticle, FeedItem, WatchMatch, WireRecord, utcnow
 from streams.settings import Settings
+from streams.state import TableState
 from streams.stages.watchlist import Watch
 from tests.factories import mention
 
@@ -31,9 +32,11 @@ class Sent:
         return [v for t, _, v in self.records if t.endswith(suffix)]
 
 
-@pytest.fixture
-def rt(unique_settings: Settings) -> Iterator[Runtime]:
-    runtime = build_runtime(unique_settings, "kafka://127.0.0.1:9", feeds=[], watches=WATCHES)
+@pytest.fixture(params=["local", "kafka"])
+def rt(unique_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Runtime]:
+    """A runtime whose dedupe state is SQLite, then Faust tables."""
+    settings = unique_settings.replace(state=request.param)
+    runtime = build_runtime(settings, "kafka://127.0.0.1:9", feeds=[], watches=WATCHES)
     runtime.send = Sent()  # type: ignore[method-assign]
     yield runtime
     runtime.state.close()
@@ -76,19 +79,64 @@ async def test_alerter_alerts_once_per_article(rt: Runtime) -> None:
     }
 
 
-async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
-    article = CleanArticle(
-        url="https://a.example/3",
-        item_url="https://a.example/3",
+def _clean(url: str, text_hash: str = "h", item_url: str | None = None) -> CleanArticle:
+    return CleanArticle(
+        url=url,
+        item_url=item_url or url,
         feed_url="f",
         source="S",
         title="T",
         published=None,
         language="en",
         text=TEXT,
-        text_hash="h",
+        text_hash=text_hash,
         cleaned_at=utcnow(),
     )
+
+
+async def test_deduper_passes_each_article_once(rt: Runtime) -> None:
+    assert isinstance(rt.dedupe, TableState) == (rt.settings.state == "kafka")
+    async with _agent(rt, "deduper").test_context() as agent:
+        for article in [
+            _clean("https://a.example/1", "h1"),
+            _clean("https://a.example/1", "h1-updated", item_url="https://a.example/1?ref=rss"),
+            _clean("https://b.example/copy", "h1"),
+            _clean("https://a.example/2", "h2"),
+        ]:
+            await agent.put(article, key=article.text_hash)
+    sent: Sent = rt.send  # type: ignore[assignment]
+    assert [a.url for a in sent.on("wirewatch.articles.clean")] == [  # type: ignore[attr-defined]
+        "https://a.example/1",
+        "https://a.example/2",
+    ]
+    assert rt.progress.outcomes == {
+        "https://a.example/1?ref=rss": "duplicate: same canonical URL",
+        "https://b.example/copy": "duplicate: same text as https://a.example/1",
+    }
+
+
+async def test_fetcher_skips_items_already_fetched(rt: Runtime, demo_site: Any) -> None:
+    item = FeedItem(
+        url=demo_site.base + "/news/lna-pushes-toward-sirte.html",
+        feed_url="f",
+        source="S",
+        title="T",
+        published=None,
+        summary="",
+        guid="g",
+        seen_at=utcnow(),
+    )
+    async with _agent(rt, "fetcher").test_context() as agent:
+        await agent.put(item, key=item.url)
+        await agent.put(item, key=item.url)  # as a new leader's poller would publish it again
+    await rt.close()
+    sent: Sent = rt.send  # type: ignore[assignment]
+    assert len(sent.on("wirewatch.articles.raw")) == 1
+    assert rt.progress.outcomes == {item.url: "already fetched"}
+
+
+async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
+    article = _clean("https://a.example/3")
     try:
         async with _agent(rt, "extractor").test_context() as agent:
             await agent.put(article, key=article.url)
