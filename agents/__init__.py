@@ -9,7 +9,15 @@ if TYPE_CHECKING:
     from streams.app import Runtime
 
 #: Every agent module, in pipeline order; each exposes attach(runtime).
-AGENT_MODULES: tuple[str, ...] = ("poller", "fetcher", "cleaner", "deduper", "extractor", "alerter", "notifier")
+AGENT_MODULES: tuple[str, ...] = (
+    "poller",
+    "fetcher",
+    "cleaner",
+    "deduper",
+    "extractor",
+    "alerter",
+    "notifier",
+)
 
 #: Marks this package as wirewatch's own, not the `agents` of the openai-agents distribution.
 WIREWATCH_AGENTS = True

@@ -33,4 +33,6 @@ async def handle(rt: Runtime, raw: RawArticle) -> str:
 
 
 def attach(rt: Runtime) -> None:
-    rt.stage_agent(rt.topics.articles_raw, STAGE, handle, key=lambda raw: raw.item_url)
+    rt.stage_agent(
+        rt.topics.articles_raw, STAGE, handle, key=lambda raw: raw.item_url, concurrency=rt.cpu_concurrency
+    )

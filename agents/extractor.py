@@ -38,4 +38,10 @@ async def handle(rt: Runtime, article: CleanArticle) -> str:
 
 
 def attach(rt: Runtime) -> None:
-    rt.stage_agent(rt.topics.articles_clean, STAGE, handle, key=lambda article: article.url)
+    rt.stage_agent(
+        rt.topics.articles_clean,
+        STAGE,
+        handle,
+        key=lambda article: article.url,
+        concurrency=rt.cpu_concurrency,
+    )

@@ -39,4 +39,10 @@ async def handle(rt: Runtime, item: FeedItem) -> str:
 
 
 def attach(rt: Runtime) -> None:
-    rt.stage_agent(rt.topics.feed_items, STAGE, handle, key=lambda item: item.url)
+    rt.stage_agent(
+        rt.topics.feed_items,
+        STAGE,
+        handle,
+        key=lambda item: item.url,
+        concurrency=rt.settings.fetch_concurrency,
+    )

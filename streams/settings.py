@@ -39,6 +39,8 @@ class Settings:
     spacy_model: str = DEFAULT_MODEL
     # Processes that run trafilatura and spaCy, away from the event loop that keeps Kafka alive.
     cpu_workers: int = 1
+    # Pages downloaded at once by one process (network-bound, so well above the core count).
+    fetch_concurrency: int = 8
     poll_interval: float = 300.0
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
@@ -67,15 +69,17 @@ class Settings:
         return self.broker is None
 
     def state_backend(self, embedded_broker: bool) -> str:
-        """"local" or "kafka", resolving "auto" by the kind of broker this process uses."""
+        """ "local" or "kafka", resolving "auto" by the kind of broker this process uses."""
         if self.state != "auto":
             return self.state
         return "local" if embedded_broker else "kafka"
 
 
-
 _ENV_PREFIX = "WIREWATCH_"
-_CHOICES: dict[str, tuple[str, ...]] = {"state": ("auto", "local", "kafka"), "idempotence": ("auto", "on", "off")}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "state": ("auto", "local", "kafka"),
+    "idempotence": ("auto", "on", "off"),
+}
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:
@@ -130,7 +134,11 @@ def load_settings(
         raise SettingsError("setting 'partitions' must be at least 1")
     for key, allowed in _CHOICES.items():
         if getattr(settings, key) not in allowed:
-            raise SettingsError(f"setting {key!r} must be one of {', '.join(allowed)}, not {getattr(settings, key)!r}")
+            raise SettingsError(
+                f"setting {key!r} must be one of {', '.join(allowed)}, not {getattr(settings, key)!r}"
+            )
+    if settings.fetch_concurrency < 1:
+        raise SettingsError("setting 'fetch_concurrency' must be at least 1")
     if settings.cpu_workers < 1:
         raise SettingsError("setting 'cpu_workers' must be at least 1")
     return settings

@@ -11,8 +11,8 @@ import pytest
 from streams.app import Runtime, build_runtime
 from streams.records import ArticleEntities, CleanArticle, FeedItem, WatchMatch, WireRecord, utcnow
 from streams.settings import Settings
-from streams.state import TableState
 from streams.stages.watchlist import Watch
+from streams.state import TableState
 from tests.factories import mention
 
 WATCHES = [Watch("khalifa-haftar", "actor", "Khalifa Haftar"), Watch("sirte", "location", "Sirte")]

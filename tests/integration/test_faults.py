@@ -1,4 +1,4 @@
-"""Faults on Apache Kafka: the broker goes away mid-stream and comes back; nothing is lost."""
+"""Faults on Apache Kafka: a broker outage, a worker killed mid-stream; nothing is lost."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
+from asyncio.subprocess import PIPE
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from streams.site import Page, Site, SiteServer
+from streams.topics import ALERTS
 from tests.conftest import need_kafka_tools
+from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +53,36 @@ def _kafka(script: str, data: Path) -> str:
     return out.stdout
 
 
+async def _worker(
+    broker: str, tmp_path: Path, data: Path, log: BinaryIO, env: dict[str, str], out: BinaryIO | int = PIPE
+) -> asyncio.subprocess.Process:
+    """`wirewatch worker` printing alerts as JSON lines, over tmp_path's feeds.txt and watchlist.yaml."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "worker",
+        "--log-level",
+        os.environ.get("WIREWATCH_TEST_WORKER_LOG", "warning"),
+        "--broker",
+        broker,
+        "--format",
+        "jsonl",
+        "--feeds",
+        str(tmp_path / "feeds.txt"),
+        "--watchlist",
+        str(tmp_path / "watchlist.yaml"),
+        "--data-dir",
+        str(data),
+        stdout=out,
+        # A file, not a pipe: while the broker is away the worker logs more than a pipe buffer holds,
+        # and a full pipe nobody reads would block it.
+        stderr=log,
+        cwd=ROOT,
+        env={**os.environ, "WIREWATCH_POLL_INTERVAL": "3600", **env},
+    )
+
+
 async def test_workers_ride_out_a_broker_outage(tmp_path: Path) -> None:
     need_kafka_tools()
     kafka = tmp_path / "kafka"
@@ -57,31 +92,10 @@ async def test_workers_ride_out_a_broker_outage(tmp_path: Path) -> None:
     await site.start()
     (tmp_path / "feeds.txt").write_text(site.feed_url + "\n")
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
-    env = {**os.environ, "WIREWATCH_APP_ID": "outage", "WIREWATCH_POLL_INTERVAL": "3600"}
+    env = {"WIREWATCH_APP_ID": "outage"}
     log_path = tmp_path / "worker.log"
     log = log_path.open("wb")
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "streams.cli",
-        "worker",
-        "--broker",
-        f"kafka://{bootstrap}",
-        "--format",
-        "jsonl",
-        "--feeds",
-        str(tmp_path / "feeds.txt"),
-        "--watchlist",
-        str(tmp_path / "watchlist.yaml"),
-        "--data-dir",
-        str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE,
-        # A file, not a pipe: while the broker is away the worker logs more than a pipe buffer holds,
-        # and a full pipe nobody reads would block it.
-        stderr=log,
-        cwd=ROOT,
-        env=env,
-    )
+    worker = await _worker(f"kafka://{bootstrap}", tmp_path, tmp_path / "data", log, env)
     assert worker.stdout is not None
     alerts: dict[str, dict[str, object]] = {}
     try:
@@ -118,3 +132,66 @@ async def test_workers_ride_out_a_broker_outage(tmp_path: Path) -> None:
         f"story-{i}.html" for i in range(30)
     }
     assert worker.returncode == 0
+
+
+async def _distinct_alerts(
+    broker: str, topic: str, want: int, timeout: float
+) -> list[tuple[str, dict[str, object]]]:
+    """Every record on the alerts topic, read again until `want` distinct alert ids are there or time is up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        records = await read_topic(broker, topic)
+        if len({key for key, _ in records}) >= want or loop.time() > deadline:
+            return records
+        await asyncio.sleep(1)  # the pace of re-reading, not a synchronisation: the loop checks a condition
+
+
+async def test_a_worker_killed_mid_stream_loses_nothing(apache_kafka: str, tmp_path: Path) -> None:
+    n = 200
+    site = SiteServer(_site(n))
+    await site.start()
+    (tmp_path / "feeds.txt").write_text(site.feed_url + "\n")
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
+    tag = uuid.uuid4().hex[:10]
+    env = {
+        "WIREWATCH_APP_ID": f"kill-{tag}",
+        "WIREWATCH_TOPIC_PREFIX": f"k{tag}.",
+        "WIREWATCH_PARTITIONS": "4",
+    }
+    alerts_topic = f"k{tag}.{ALERTS}"
+    logs = [(tmp_path / f"worker{i}.log").open("wb") for i in range(2)]
+    # Alerts go to files: the test reads them from the topic, and an unread pipe would block a worker.
+    outs = [(tmp_path / f"worker{i}.jsonl").open("wb") for i in range(2)]
+    workers = [
+        await _worker(apache_kafka, tmp_path, tmp_path / f"data{i}", logs[i], env, outs[i]) for i in range(2)
+    ]
+    try:
+        # Kill one worker once the stream is well under way, whichever of the two is doing the work.
+        started = await _distinct_alerts(apache_kafka, alerts_topic, 40, timeout=180)
+        assert len({k for k, _ in started}) >= 40, (tmp_path / "worker0.log").read_text()[-3000:]
+        workers[0].kill()
+        await workers[0].wait()
+        records = await _distinct_alerts(apache_kafka, alerts_topic, n, timeout=240)
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.send_signal(signal.SIGTERM)
+                async with asyncio.timeout(60):
+                    await worker.wait()
+        for f in [*logs, *outs]:
+            f.close()
+        await site.stop()
+    by_id: dict[str, set[str]] = {}
+    for key, alert in records:
+        by_id.setdefault(key, set()).add(str(alert["url"]))
+    missing = {f"story-{i}.html" for i in range(n)} - {
+        u.rsplit("/", 1)[1] for urls in by_id.values() for u in urls
+    }
+    assert not missing, f"{len(missing)} article(s) never alerted, e.g. {sorted(missing)[:5]}"
+    assert len(by_id) == n
+    assert all(len(urls) == 1 for urls in by_id.values())  # an alert id always names the same article
+    # At least once: the records the killed worker published but had not committed come again.
+    print(f"{len(records)} alert records for {n} articles ({len(records) - n} redelivered)")
+    assert workers[0].returncode == -signal.SIGKILL
+    assert workers[1].returncode == 0, (tmp_path / "worker1.log").read_text()[-3000:]
