@@ -31,3 +31,12 @@ def test_example_config_in_deploy_loads() -> None:
     s = load_settings(example, env={})
     assert s.broker == "kafka://127.0.0.1:9092"
     assert s.data_dir == Path("/var/lib/wirewatch")
+
+
+def test_choice_settings_refuse_unknown_values() -> None:
+    with pytest.raises(SettingsError, match="'state' must be one of auto, local, kafka"):
+        load_settings(None, env={"WIREWATCH_STATE": "redis"})
+    s = load_settings(None, env={})
+    assert s.state_backend(embedded_broker=True) == "local"
+    assert s.state_backend(embedded_broker=False) == "kafka"
+    assert s.replace(state="local").state_backend(embedded_broker=False) == "local"
