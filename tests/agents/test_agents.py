@@ -79,6 +79,12 @@ async def test_alerter_alerts_once_per_article(rt: Runtime) -> None:
     }
 
 
+def _item(url: str) -> FeedItem:
+    return FeedItem(
+        url=url, feed_url="f", source="S", title="T", published=None, summary="", guid="g", seen_at=utcnow()
+    )
+
+
 def _clean(url: str, text_hash: str = "h", item_url: str | None = None) -> CleanArticle:
     return CleanArticle(
         url=url,
@@ -116,16 +122,7 @@ async def test_deduper_passes_each_article_once(rt: Runtime) -> None:
 
 
 async def test_fetcher_skips_items_already_fetched(rt: Runtime, demo_site: Any) -> None:
-    item = FeedItem(
-        url=demo_site.base + "/news/lna-pushes-toward-sirte.html",
-        feed_url="f",
-        source="S",
-        title="T",
-        published=None,
-        summary="",
-        guid="g",
-        seen_at=utcnow(),
-    )
+    item = _item(demo_site.base + "/news/lna-pushes-toward-sirte.html")
     async with _agent(rt, "fetcher").test_context() as agent:
         await agent.put(item, key=item.url)
         await agent.put(item, key=item.url)  # as a new leader's poller would publish it again
@@ -153,16 +150,7 @@ async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
 
 
 async def test_fetcher_failure_goes_to_dead_letter_and_agent_lives(rt: Runtime, tmp_path: Path) -> None:
-    bad = FeedItem(
-        url="http://127.0.0.1:9/nothing",
-        feed_url="f",
-        source="S",
-        title="T",
-        published=None,
-        summary="",
-        guid="g",
-        seen_at=utcnow(),
-    )
+    bad = _item("http://127.0.0.1:9/nothing")
     async with _agent(rt, "fetcher").test_context() as agent:
         await agent.put(bad, key=bad.url)
         await agent.put(bad, key=bad.url)  # the agent is still there to take a second record
