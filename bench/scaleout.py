@@ -63,8 +63,43 @@ def kafka(action: str, data: Path) -> str:
     return out.stdout
 
 
-async def run(workers: int, pages: list[Page], broker: str, work: Path) -> float:
-    """Articles per second from the poll that found them to the last alert, with `workers` processes."""
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a process, from /proc; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(workers: list[int], broker_marker: str) -> dict[str, float]:
+    """CPU seconds so far of the workers' agent processes, their CPU processes, the broker and this bench."""
+    out = {"agent processes": 0.0, "CPU processes": 0.0, "Kafka broker": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        stat = _stat(pid)
+        if stat is None:
+            continue
+        if pid in workers:
+            out["agent processes"] += stat[1]
+        elif stat[0] in workers:
+            out["CPU processes"] += stat[1]
+        else:
+            try:
+                if broker_marker in (entry / "cmdline").read_text(errors="replace"):
+                    out["Kafka broker"] += stat[1]
+            except OSError:
+                pass
+    times = os.times()
+    out["bench and site"] = times.user + times.system
+    return out
+
+
+async def run(workers: int, pages: list[Page], broker: str, work: Path) -> tuple[float, float]:
+    """Articles per second from the poll that found them to the last alert, with `workers` processes,
+    and the CPU seconds the whole machine spent per article meanwhile."""
     site = SiteServer(Site("Bench Wire", "", [], []))
     await site.start()
     (work / "feeds.txt").write_text(site.feed_url + "\n")
@@ -109,6 +144,8 @@ async def run(workers: int, pages: list[Page], broker: str, work: Path) -> float
             while site.requests.count("/feed.xml") < 3:
                 await asyncio.sleep(0.2)
         await asyncio.sleep(3)  # let the other worker finish joining before the work arrives
+        marker = str(work / "kafka")
+        before = cpu_by_role([p.pid for p in procs], marker)
         site.site.pages.extend(pages)
         started = time.monotonic()
         seen: set[str] = set()
@@ -123,9 +160,16 @@ async def run(workers: int, pages: list[Page], broker: str, work: Path) -> float
             while len(seen) < len(pages):
                 await asyncio.sleep(0.1)
         elapsed = time.monotonic() - started
+        after = cpu_by_role([p.pid for p in procs], marker)
+        used = {role: after[role] - before[role] for role in after}
+        print(
+            f"  {elapsed:.1f} s wall, CPU seconds: "
+            + ", ".join(f"{role} {sec:.1f}" for role, sec in used.items())
+            + f" (of {elapsed * (os.cpu_count() or 1):.1f} available)"
+        )
         for r in readers:
             r.cancel()
-        return len(pages) / elapsed
+        return len(pages) / elapsed, sum(used.values()) / len(pages)
     finally:
         for p in procs:
             if p.returncode is None:
@@ -146,11 +190,18 @@ async def main() -> None:
         broker = "kafka://" + (work / "kafka" / "bootstrap").read_text().strip()
         try:
             print(f"{len(pages)} articles of {words:.0f} words on average; Apache Kafka, 4 partitions")
-            one = await run(1, pages, broker, work)
+            one, cost = await run(1, pages, broker, work)
             print(f"1 worker process:  {one:5.2f} articles/s")
-            two = await run(2, pages, broker, work)
+            two, _ = await run(2, pages, broker, work)
             print(f"2 worker processes: {two:5.2f} articles/s")
-            print(f"ratio 2/1: {two / one:.2f}  (cores: {os.cpu_count()})")
+            cores = os.cpu_count() or 1
+            print(f"ratio 2/1: {two / one:.2f}  (cores: {cores})")
+            # The broker, the agent processes and the site share the cores with the CPU processes, so
+            # even perfect scaling stops where all cores are busy at the measured cost per article.
+            print(
+                f"ceiling on this machine: {cores / cost:.2f} articles/s at {cost * 1000:.0f} CPU-ms per "
+                f"article, a ratio of at most {cores / cost / one:.2f}"
+            )
         finally:
             kafka("down", work / "kafka")
 
