@@ -1,0 +1,122 @@
+"""Alerts rendered for Slack, email and webhooks, with article text treated as hostile throughout."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import re
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+
+import orjson
+
+from streams.records import Alert
+
+#: Control characters, line and paragraph separators: nothing from an article may start a new header
+#: line in an email or a new line of a Slack message.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+SIGNATURE_HEADER = "X-Wirewatch-Signature"
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Text on a single line: every run of control or line-breaking characters becomes one space."""
+    flat = _BREAKS.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters escaped, so `<!channel>` or `<@U1>` in a headline stays text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str, label: str) -> str:
+    # A `|` or `>` inside the URL would end the link early and let the rest pose as its label.
+    safe_url = slack_escape(url).replace("|", "%7C")
+    return f"<{safe_url}|{slack_escape(one_line(label))}>"
+
+
+def _matched(alert: Alert) -> list[str]:
+    """One line per watch: the names as they appeared and how each was matched."""
+    lines: list[str] = []
+    for watch in alert.watches:
+        forms = {m.text: m.how for m in alert.matches if m.watch == watch}
+        shown = ", ".join(f"{one_line(text, 60)} ({how})" for text, how in sorted(forms.items()))
+        lines.append(f"{watch}: {shown}")
+    return lines
+
+
+def slack_message(alert: Alert) -> dict[str, Any]:
+    """A Block Kit message: linked title, source and time, the matched names, and the snippet."""
+    when = alert.published or alert.created_at
+    names = "\n".join(f"• *{slack_escape(line)}*" for line in _matched(alert))
+    fallback = slack_escape(one_line(f"{', '.join(alert.watches)}: {alert.title}"))
+    return {
+        "text": fallback,
+        "blocks": [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*" + _slack_link(alert.url, alert.title) + "*"},
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": slack_escape(f"{one_line(alert.source, 80)} · {when}")}
+                ],
+            },
+            {"type": "section", "text": {"type": "mrkdwn", "text": names}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "> " + slack_escape(one_line(alert.snippet, 600))},
+            },
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def email_message(alert: Alert, sender: str, recipients: Sequence[str]) -> EmailMessage:
+    """A multipart text and HTML email; the subject cannot carry a header of its own."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = one_line(f"[wirewatch] {', '.join(alert.watches)}: {alert.title}", 180)
+    msg["X-Wirewatch-Alert-Id"] = alert.alert_id
+    names = _matched(alert)
+    text = "\n".join(
+        [
+            one_line(alert.title),
+            alert.url,
+            f"{one_line(alert.source, 80)}, {alert.published or alert.created_at}",
+            "",
+            *names,
+            "",
+            one_line(alert.snippet, 600),
+        ]
+    )
+    msg.set_content(text)
+    e = html.escape
+    items = "".join(f"<li>{e(line)}</li>" for line in names)
+    msg.add_alternative(
+        f'<p><a href="{e(alert.url)}"><strong>{e(one_line(alert.title))}</strong></a><br>'
+        f"{e(one_line(alert.source, 80))}, {e(alert.published or alert.created_at)}</p>"
+        f"<ul>{items}</ul><blockquote>{e(one_line(alert.snippet, 600))}</blockquote>",
+        subtype="html",
+    )
+    return msg
+
+
+def webhook_request(alert: Alert, secret: bytes) -> tuple[bytes, dict[str, str]]:
+    """The alert record as JSON, and headers carrying an HMAC-SHA256 of exactly those bytes."""
+    body = orjson.dumps(alert.to_json())
+    digest = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", SIGNATURE_HEADER: f"sha256={digest}"}
+
+
+def verify_signature(body: bytes, header: str, secret: bytes) -> bool:
+    """What a receiver does: recompute the HMAC and compare in constant time."""
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)
