@@ -18,7 +18,15 @@ def test_agents_is_this_repositorys_package() -> None:
     # openai-agents also installs a top-level `agents`; ours must win, or no agent would be attached.
     assert Path(agents.__file__).resolve().parent == ROOT / "agents"
     assert agents.WIREWATCH_AGENTS is True
-    assert agents.AGENT_MODULES == ("poller", "fetcher", "cleaner", "extractor", "alerter", "notifier")
+    assert agents.AGENT_MODULES == (
+        "poller",
+        "fetcher",
+        "cleaner",
+        "deduper",
+        "extractor",
+        "alerter",
+        "notifier",
+    )
     for name in agents.AGENT_MODULES:
         assert (ROOT / "agents" / f"{name}.py").is_file()
 

@@ -48,7 +48,8 @@ def _check(cls: type[WireRecord], schema: dict[str, typing.Any], defs: dict[str,
 def test_schema_and_record_class_agree(topic: str) -> None:
     schema = load_schema(topic)
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["title"] == topic
+    # An internal topic carries the records of a public one, and so shares its schema.
+    assert schema["title"] in (topic, topic.replace(".dedupe", ".clean"))
     _check(RECORD_TYPES[topic], schema, schema.get("$defs", {}))
 
 
