@@ -1,0 +1,121 @@
+"""The clients that hand a rendered alert to Slack, an SMTP server or a webhook, one attempt each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+import aiohttp
+import aiosmtplib
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from streams.records import Alert
+from streams.routes import Destination, Secret
+from streams.stages.deliver import DeliveryError, post, retry_after_seconds
+from streams.stages.render import email_message, slack_message, webhook_request
+
+SLACK_API = "https://slack.com/api/"
+
+
+class Pacer:
+    """At most one call per `interval` seconds, in the order the callers arrived (Slack: 1 per second)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = asyncio.Lock()
+        self._last = float("-inf")
+
+    async def wait(self) -> None:
+        async with self._lock:
+            delay = self._last + self.interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._last = time.monotonic()
+
+
+def _secret(dest: Destination, key: str) -> str:
+    value = dest.options[key]
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
+def _http_failure(status: int, retry_after: str | None, what: str) -> DeliveryError:
+    if status == 429 or status >= 500:
+        kind = "rate_limited" if status == 429 else "http_error"
+        return DeliveryError(
+            kind, f"{what}: HTTP {status}", retry=True, retry_after=retry_after_seconds(retry_after)
+        )
+    return DeliveryError("refused", f"{what}: HTTP {status}", retry=False)
+
+
+async def send_slack(
+    dest: Destination,
+    alert: Alert,
+    session: aiohttp.ClientSession,
+    *,
+    api_url: str | None = None,
+    thread_ts: str | None = None,
+) -> str | None:
+    """Post to an incoming webhook, or with a bot token to a channel; returns the message ts (bot only)."""
+    body = slack_message(alert)
+    try:
+        if "webhook_url" in dest.options:
+            hook = AsyncWebhookClient(_secret(dest, "webhook_url"), session=session, retry_handlers=[])
+            resp = await hook.send_dict(body)
+            if resp.status_code != 200:
+                raise _http_failure(
+                    resp.status_code, resp.headers.get("Retry-After"), f"slack webhook {dest.name}"
+                )
+            return None
+        client = AsyncWebClient(
+            token=_secret(dest, "token"),
+            session=session,
+            retry_handlers=[],
+            base_url=api_url or SLACK_API,
+        )
+        result = await client.chat_postMessage(
+            channel=str(dest.options["channel"]), thread_ts=thread_ts, **body
+        )
+        ts = result.get("ts")
+        return str(ts) if ts else None
+    except SlackApiError as exc:
+        resp = exc.response
+        raise _http_failure(resp.status_code, resp.headers.get("Retry-After"), f"slack {dest.name}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DeliveryError("unreachable", f"slack {dest.name}: {type(exc).__name__}", retry=True) from exc
+
+
+async def send_email(dest: Destination, messages: Sequence[EmailMessage]) -> None:
+    """Send over one SMTP connection, with STARTTLS and login when configured."""
+    o = dest.options
+    try:
+        smtp = aiosmtplib.SMTP(
+            hostname=str(o["host"]),
+            port=int(o.get("port", 25)),
+            start_tls=bool(o.get("starttls", False)),
+            timeout=30,
+        )
+        async with smtp:
+            if "username" in o:
+                await smtp.login(str(o["username"]), _secret(dest, "password"))
+            for msg in messages:
+                await smtp.send_message(msg)
+    except aiosmtplib.SMTPResponseException as exc:
+        # 4xx is the server asking to come back later; 5xx is a refusal that retrying will not change.
+        raise DeliveryError(
+            "smtp_error", f"email {dest.name}: {exc.code} {exc.message}", retry=400 <= exc.code < 500
+        ) from exc
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise DeliveryError("unreachable", f"email {dest.name}: {type(exc).__name__}", retry=True) from exc
+
+
+def email_for(dest: Destination, alert: Alert) -> EmailMessage:
+    return email_message(alert, str(dest.options["sender"]), list(dest.options["to"]))
+
+
+async def send_webhook(dest: Destination, alert: Alert, session: aiohttp.ClientSession) -> None:
+    body, headers = webhook_request(alert, _secret(dest, "secret").encode())
+    await post(session, str(dest.options["url"]), body, headers, float(dest.options.get("timeout", 10.0)))
