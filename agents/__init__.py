@@ -17,6 +17,7 @@ AGENT_MODULES: tuple[str, ...] = (
     "extractor",
     "alerter",
     "notifier",
+    "deliverer",
 )
 
 #: Marks this package as wirewatch's own, not the `agents` of the openai-agents distribution.

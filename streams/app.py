@@ -26,7 +26,10 @@ from faust.types import StreamT, TopicT
 from streams import cpuproc
 from streams.broker import TopicSpec
 from streams.records import Alert, DeadLetter, WireRecord, utcnow
+from streams.routes import Routing
+from streams.senders import Pacer
 from streams.settings import Settings
+from streams.stages.deliver import RetryPolicy
 from streams.stages.fetch import Limits
 from streams.stages.match import Matcher, VariantMatcher
 from streams.stages.ner import warm
@@ -110,6 +113,7 @@ class Runtime:
     matcher: Matcher
     feeds: list[str]
     once: bool
+    routing: Routing = field(default_factory=Routing)
     progress: Progress = field(default_factory=Progress)
     alert_sinks: list[AlertSink] = field(default_factory=list)
     _http: aiohttp.ClientSession | None = None
@@ -119,6 +123,20 @@ class Runtime:
     failed: asyncio.Event = field(default_factory=asyncio.Event)
 
     tables: TableState | None = None
+    _pacers: dict[str, Pacer] = field(default_factory=dict)
+
+    def pacer(self, destination: str) -> Pacer:
+        """Slack takes at most one message a second per webhook or channel."""
+        if destination not in self._pacers:
+            self._pacers[destination] = Pacer(1.0)
+        return self._pacers[destination]
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(
+            first_delay=s.retry_first_delay, max_delay=s.retry_max_delay, deadline=s.delivery_deadline
+        )
 
     @property
     def cpu_concurrency(self) -> int:
@@ -439,6 +457,7 @@ def build_runtime(
     agents: tuple[str, ...] | None = None,
     embedded_broker: bool = False,
     idempotent: bool = False,
+    routing: Routing | None = None,
 ) -> Runtime:
     """Create the app, declare its topics and tables and attach the agents (all of them unless named)."""
     attach_agents = load_agents_package().attach_agents
@@ -456,6 +475,7 @@ def build_runtime(
         state=state,
         dedupe=tables or state,
         tables=tables,
+        routing=routing or Routing(),
         watches=watches,
         matcher=VariantMatcher(watches),
         feeds=feeds,

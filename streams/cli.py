@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 from collections import Counter
@@ -17,6 +18,7 @@ import orjson
 from streams.app import AlertSink
 from streams.broker import BrokerError
 from streams.records import Alert, as_records
+from streams.routes import ConfigError, load_routing
 from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
@@ -27,7 +29,15 @@ from streams.stages.match import VariantMatcher, explain
 from streams.stages.ner import ModelNotInstalled, entities
 from streams.stages.watchlist import WatchlistError, load_watchlist
 
-_USER_ERRORS = (WatchlistError, FeedListError, SettingsError, BrokerError, ModelNotInstalled, PipelineTimeout)
+_USER_ERRORS = (
+    ConfigError,
+    WatchlistError,
+    FeedListError,
+    SettingsError,
+    BrokerError,
+    ModelNotInstalled,
+    PipelineTimeout,
+)
 # Failures of a running pipeline: exit non-zero so a supervisor restarts the process.
 _RUN_ERRORS = (AgentDied,)
 
@@ -92,6 +102,7 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
         )
     feeds = read_feed_list(args.feeds)
     watches = load_watchlist(args.watchlist)
+    routing = load_routing(getattr(args, "config", None), os.environ, {w.id for w in watches})
     result = await run_pipeline(
         settings,
         feeds=feeds,
@@ -99,6 +110,7 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
         once=once,
         sinks=[_printer(args.format, sys.stdout)],
         log_level=args.log_level,
+        routing=routing,
     )
     print(f"wirewatch: {_summary(result)}", file=sys.stderr)
     return 0

@@ -143,6 +143,16 @@ class Alert(WireRecord):
     created_at: str
 
 
+class Delivery(WireRecord):
+    """What remains to be handed to one destination, keyed by the destination's name."""
+
+    delivery_id: str
+    destination: str
+    route: str
+    alerts: list[Alert]
+    queued_at: str
+
+
 class DeadLetter(WireRecord):
     """What a stage could not handle, with the reason, so nothing is lost silently."""
 

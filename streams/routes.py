@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from streams.records import WatchMatch
 
@@ -168,6 +171,22 @@ def parse_routing(doc: Mapping[str, Any], env: Mapping[str, str], known_watches:
         raise ConfigError("routes: expected a list")
     routes = tuple(_route(i, raw, destinations, known_watches) for i, raw in enumerate(raw_routes))
     return Routing(destinations, routes)
+
+
+def load_routing(config: Path | None, env: Mapping[str, str], known_watches: set[str]) -> Routing:
+    """Destinations and routes from the config file (none without one)."""
+    if config is None:
+        return Routing()
+    try:
+        doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config {config}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config {config}: expected a mapping at the top")
+    try:
+        return parse_routing(doc, env, known_watches)
+    except ConfigError as exc:
+        raise ConfigError(f"config {config}: {exc}") from exc
 
 
 def _units(text: str, near: str) -> list[tuple[int, int]]:

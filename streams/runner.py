@@ -13,6 +13,7 @@ import faust
 
 from streams.app import AlertSink, Runtime, build_runtime
 from streams.broker import EmbeddedBroker, ensure_topics, supports_idempotence
+from streams.routes import Routing
 from streams.settings import Settings
 from streams.stages.watchlist import Watch
 
@@ -44,6 +45,7 @@ async def run_pipeline(
     sinks: list[AlertSink],
     once_timeout: float = 600.0,
     log_level: str = "warning",
+    routing: Routing | None = None,
 ) -> RunResult:
     """Run every agent in this process until stopped or, with once, until every item is through."""
     broker: EmbeddedBroker | None = None
@@ -69,6 +71,7 @@ async def run_pipeline(
             once=once,
             embedded_broker=broker is not None,
             idempotent=idempotent,
+            routing=routing,
         )
         runtime.alert_sinks.extend(sinks)
         await ensure_topics(broker_url, runtime.topic_specs(), settings.replication_factor)

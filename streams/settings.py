@@ -53,6 +53,12 @@ class Settings:
     rebalance_timeout: float = 5.0
     session_timeout: float = 10.0
     heartbeat_interval: float = 1.0
+    # Deliveries to Slack, email and webhooks: retried with backoff from retry_first_delay up to
+    # retry_max_delay, then dead-lettered once delivery_deadline seconds have passed. The deadline stays
+    # under the consumer's poll interval (1,000 s), since a delivery holds its destination's partition.
+    retry_first_delay: float = 1.0
+    retry_max_delay: float = 60.0
+    delivery_deadline: float = 600.0
     # Where dedupe state lives: "local" (SQLite in data_dir, one process), "kafka" (Faust tables whose
     # changelogs are compacted topics, shared by every worker), or "auto": local on the embedded broker.
     state: str = "auto"

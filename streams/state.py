@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS feed_validators (feed_url TEXT PRIMARY KEY, etag TEXT
 CREATE TABLE IF NOT EXISTS fetched_items (url TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS articles (canonical_url TEXT PRIMARY KEY, text_hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS articles_by_hash ON articles (text_hash);
+CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, delivered_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, url TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 
@@ -29,6 +30,8 @@ class Dedupe(Protocol):
     def record_article(self, canonical_url: str, text_hash: str) -> None: ...
     def has_alert(self, alert_id: str) -> bool: ...
     def record_alert(self, alert_id: str, url: str, created_at: str) -> None: ...
+    def delivered(self, delivery_id: str) -> bool: ...
+    def record_delivered(self, delivery_id: str, delivered_at: str) -> None: ...
 
 
 def _why_duplicate(canonical_url: str, earlier_url: str) -> str:
@@ -109,11 +112,18 @@ class StateStore:
     def record_alert(self, alert_id: str, url: str, created_at: str) -> None:
         self._write("INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)", alert_id, url, created_at)
 
+    def delivered(self, delivery_id: str) -> bool:
+        return self._one("SELECT 1 FROM deliveries WHERE delivery_id = ?", delivery_id) is not None
+
+    def record_delivered(self, delivery_id: str, delivered_at: str) -> None:
+        self._write("INSERT OR IGNORE INTO deliveries VALUES (?, ?)", delivery_id, delivered_at)
+
 
 #: Faust table names; each one's changelog is the compacted topic "<app id>-<name>-changelog".
 FETCHED_TABLE = "fetched-items"
 ARTICLES_TABLE = "articles"
 ALERTS_TABLE = "alerts"
+DELIVERIES_TABLE = "deliveries"
 
 
 class TableState:
@@ -122,7 +132,8 @@ class TableState:
 
     Each table is read and written only while handling a record of the partition that owns the key: the
     fetcher by item URL, the alerter by article URL (alert ids derive from it), the deduper on its
-    single partition. That is what makes a table lookup authoritative across workers.
+    single partition, the deliverer by destination (delivery ids name it). That is what makes a table
+    lookup authoritative across workers.
     """
 
     def __init__(self, app: faust.App, partitions: int, dedupe_partitions: int) -> None:
@@ -132,9 +143,10 @@ class TableState:
         self.fetched = table(FETCHED_TABLE, partitions, "item URL -> when its page was fetched")
         self.articles = table(ARTICLES_TABLE, dedupe_partitions, "url:/hash: -> canonical URL of the first")
         self.alerts = table(ALERTS_TABLE, partitions, "alert id -> article URL")
+        self.deliveries = table(DELIVERIES_TABLE, partitions, "delivery id -> when it was delivered")
 
     def tables(self) -> list[Any]:
-        return [self.fetched, self.articles, self.alerts]
+        return [self.fetched, self.articles, self.alerts, self.deliveries]
 
     def item_fetched(self, url: str) -> bool:
         return url in self.fetched
@@ -156,3 +168,9 @@ class TableState:
 
     def record_alert(self, alert_id: str, url: str, created_at: str) -> None:
         self.alerts[alert_id] = url
+
+    def delivered(self, delivery_id: str) -> bool:
+        return delivery_id in self.deliveries
+
+    def record_delivered(self, delivery_id: str, delivered_at: str) -> None:
+        self.deliveries[delivery_id] = delivered_at

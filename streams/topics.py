@@ -13,6 +13,7 @@ from streams.records import (
     ArticleEntities,
     CleanArticle,
     DeadLetter,
+    Delivery,
     FeedItem,
     RawArticle,
     WireRecord,
@@ -24,6 +25,7 @@ ARTICLES_DEDUPE: Final = "wirewatch.articles.dedupe"
 ARTICLES_CLEAN: Final = "wirewatch.articles.clean"
 ARTICLES_ENTITIES: Final = "wirewatch.articles.entities"
 ALERTS: Final = "wirewatch.alerts"
+DELIVERIES: Final = "wirewatch.deliveries"
 DEADLETTER: Final = "wirewatch.deadletter"
 
 #: Topic name -> record type; the schema of each lives at schemas/<topic name>.json.
@@ -34,6 +36,7 @@ RECORD_TYPES: Final[dict[str, type[WireRecord]]] = {
     ARTICLES_CLEAN: CleanArticle,
     ARTICLES_ENTITIES: ArticleEntities,
     ALERTS: Alert,
+    DELIVERIES: Delivery,
     DEADLETTER: DeadLetter,
 }
 
@@ -59,6 +62,7 @@ class Topics:
     articles_clean: TopicT
     articles_entities: TopicT
     alerts: TopicT
+    deliveries: TopicT
     deadletter: TopicT
 
     def all(self) -> list[TopicT]:
@@ -69,6 +73,7 @@ class Topics:
             self.articles_clean,
             self.articles_entities,
             self.alerts,
+            self.deliveries,
             self.deadletter,
         ]
 
@@ -94,5 +99,6 @@ def declare_topics(app: faust.App, prefix: str, partitions: int, replicas: int) 
         articles_clean=topic(ARTICLES_CLEAN),
         articles_entities=topic(ARTICLES_ENTITIES),
         alerts=topic(ALERTS),
+        deliveries=topic(DELIVERIES),
         deadletter=topic(DEADLETTER),
     )

@@ -26,6 +26,7 @@ def test_agents_is_this_repositorys_package() -> None:
         "extractor",
         "alerter",
         "notifier",
+        "deliverer",
     )
     for name in agents.AGENT_MODULES:
         assert (ROOT / "agents" / f"{name}.py").is_file()

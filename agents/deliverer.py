@@ -1,0 +1,50 @@
+"""deliverer: hands each queued delivery to its destination, with retries, once per destination."""
+
+from __future__ import annotations
+
+from streams.app import Runtime
+from streams.records import Delivery, utcnow
+from streams.routes import Destination
+from streams.senders import email_for, send_email, send_slack, send_webhook
+from streams.stages.deliver import DeliveryFailed, with_retries
+
+STAGE = "deliverer"
+
+
+async def deliver_once(rt: Runtime, dest: Destination, delivery: Delivery) -> None:
+    """One attempt at the whole delivery; DeliveryError says whether another may help."""
+    if dest.type == "slack":
+        for alert in delivery.alerts:
+            await rt.pacer(dest.name).wait()
+            await send_slack(dest, alert, rt.http())
+    elif dest.type == "email":
+        await send_email(dest, [email_for(dest, alert) for alert in delivery.alerts])
+    else:
+        for alert in delivery.alerts:
+            await send_webhook(dest, alert, rt.http())
+
+
+async def handle(rt: Runtime, delivery: Delivery) -> str:
+    # A record read again after a crash or a rebalance: the destination already has it.
+    if rt.dedupe.delivered(delivery.delivery_id):
+        rt.progress.finish(delivery.delivery_id, "already delivered")
+        return "already delivered"
+    item_url = delivery.alerts[0].item_url if delivery.alerts else None
+    dest = rt.routing.destinations.get(delivery.destination)
+    try:
+        if dest is None:
+            raise KeyError(f"no destination named {delivery.destination!r} in this worker's configuration")
+        await with_retries(lambda: deliver_once(rt, dest, delivery), rt.retry_policy)
+    except (DeliveryFailed, KeyError) as exc:
+        reason_class = exc.reason_class if isinstance(exc, DeliveryFailed) else "unknown_destination"
+        await rt.dead_letter(STAGE, delivery.delivery_id, reason_class, str(exc), item_url)
+        rt.progress.finish(delivery.delivery_id, "undeliverable")
+        return "undeliverable"
+    rt.dedupe.record_delivered(delivery.delivery_id, utcnow())
+    rt.progress.finish(delivery.delivery_id, "delivered")
+    return "delivered"
+
+
+def attach(rt: Runtime) -> None:
+    # One copy: a destination's alerts go out in the order they were queued.
+    rt.stage_agent(rt.topics.deliveries, STAGE, handle, key=lambda delivery: delivery.delivery_id)

@@ -1,0 +1,129 @@
+"""Routes and destinations end to end: `wirewatch run --once --config` delivers to Slack, email, a webhook."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import orjson
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from streams.broker import free_port
+from streams.site import SiteServer, demo_watchlist_path
+from streams.stages.render import SIGNATURE_HEADER, verify_signature
+from tests.integration.test_cli import wirewatch
+
+pytestmark = pytest.mark.integration
+
+
+class Receiver:
+    """Slack's incoming webhook and a partner's webhook on loopback; the partner fails three times first."""
+
+    def __init__(self) -> None:
+        self.slack: list[dict[str, object]] = []
+        self.hook: list[tuple[bytes, str]] = []
+        self.hook_failures = 3
+        self.url = ""
+
+    async def on_slack(self, request: web.Request) -> web.Response:
+        self.slack.append(orjson.loads(await request.read()))
+        return web.Response(text="ok")
+
+    async def on_hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.hook_failures:
+            self.hook_failures -= 1
+            return web.Response(status=500, text="try later")
+        self.hook.append((body, request.headers[SIGNATURE_HEADER]))
+        return web.Response(status=204)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.messages.append(envelope.content)  # type: ignore[attr-defined]
+        return "250 OK"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/services/T1/B1/secret", rec.on_slack)
+    app.router.add_post("/hook", rec.on_hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield rec
+    await runner.cleanup()
+
+
+async def test_run_once_delivers_each_alert_once_to_each_destination(
+    demo_site: SiteServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    inbox = Inbox()
+    smtp_port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(
+        f"""
+settings:
+  retry_first_delay: 0.2
+destinations:
+  desk-slack: {{type: slack, webhook_url: "${{SLACK_WEBHOOK_URL}}"}}
+  desk-email: {{type: email, host: 127.0.0.1, port: {smtp_port}, sender: ww@example.org, to: [desk@example.org]}}
+  partner: {{type: webhook, url: "{receiver.url}/hook", secret: "${{PARTNER_SECRET}}"}}
+routes:
+  - name: haftar
+    watches: [khalifa-haftar]
+    to: [desk-slack]
+  - name: everything
+    to: [desk-email, partner, desk-slack]
+"""
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(demo_site.feed_url + "\n")
+    env = {
+        **os.environ,
+        "SLACK_WEBHOOK_URL": receiver.url + "/services/T1/B1/secret",
+        "PARTNER_SECRET": "partner-key",
+    }
+    try:
+        code, out, err = await wirewatch(
+            "run",
+            "--once",
+            "--format",
+            "jsonl",
+            "--config",
+            str(config),
+            "--feeds",
+            str(feeds),
+            "--watchlist",
+            str(demo_watchlist_path()),
+            "--data-dir",
+            str(tmp_path / "data"),
+            env=env,
+        )
+    finally:
+        controller.stop()
+    assert code == 0, err
+    alert_ids = {orjson.loads(line)["alert_id"] for line in out.splitlines()}
+    assert len(alert_ids) == 3
+    assert "secret" not in err and "partner-key" not in err  # credentials never reach the log
+    # Slack: one message per alert, though two routes name it for the Haftar alerts.
+    assert len(receiver.slack) == 3
+    # The webhook answered 500 three times and then 200: each alert arrives once, signed.
+    assert sorted(orjson.loads(body)["alert_id"] for body, _ in receiver.hook) == sorted(alert_ids)
+    assert all(verify_signature(body, sig, b"partner-key") for body, sig in receiver.hook)
+    mails = [message_from_bytes(raw, policy=default) for raw in inbox.messages]
+    assert sorted(str(m["X-Wirewatch-Alert-Id"]) for m in mails) == sorted(alert_ids)
+    assert "9 delivered" in err, err  # three alerts, three destinations each
