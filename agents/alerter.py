@@ -31,6 +31,7 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
     # Expected before the alert is out, so `run --once` cannot see the item done and deliveries pending.
     for delivery in deliveries:
         rt.progress.expect(delivery.delivery_id)
+        rt.dedupe.queue_delivery(delivery.delivery_id, delivery.destination, delivery.dumps())
     await rt.send(rt.topics.alerts, alert.alert_id, alert)
     for delivery in deliveries:
         await rt.send(rt.topics.deliveries, delivery.destination, delivery)

@@ -38,6 +38,8 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
     except (DeliveryFailed, KeyError) as exc:
         reason_class = exc.reason_class if isinstance(exc, DeliveryFailed) else "unknown_destination"
         await rt.dead_letter(STAGE, delivery.delivery_id, reason_class, str(exc), item_url)
+        # Settled: the dead letter holds it now, so it leaves the outbox.
+        rt.dedupe.record_delivered(delivery.delivery_id, utcnow())
         rt.progress.finish(delivery.delivery_id, "undeliverable")
         return "undeliverable"
     rt.dedupe.record_delivered(delivery.delivery_id, utcnow())

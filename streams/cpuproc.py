@@ -1,4 +1,4 @@
-"""Start-up of the CPU processes that run trafilatura and spaCy (kept free of Faust imports)."""
+"""Child processes: the CPU pool's start-up, and ending with the parent (no Faust, no spaCy at import)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,25 @@ import sys
 import threading
 import time
 
-from streams.stages.ner import warm
-
 _PR_SET_PDEATHSIG = 1
+
+
+def parent_death_signal(sig: int) -> bool:
+    """Ask Linux to send this process `sig` when its parent dies; False where that is not available."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_PDEATHSIG, sig) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def _die_with(parent: int) -> None:
     # A worker killed with SIGKILL cannot shut its pool down; without this its CPU processes would live
     # on as orphans, each holding a loaded spaCy model.
-    if sys.platform == "linux":
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0 and os.getppid() == parent:
-                return
-        except (OSError, AttributeError):
-            pass
+    if parent_death_signal(signal.SIGKILL) and os.getppid() == parent:
+        return
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -36,4 +40,6 @@ def _die_with(parent: int) -> None:
 def init(parent: int, model: str) -> None:
     """Initializer of each CPU process: end with the parent, then load the model before any work."""
     _die_with(parent)
+    from streams.stages.ner import warm  # here, so the broker module can use this one without spaCy
+
     warm(model)

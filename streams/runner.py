@@ -13,6 +13,7 @@ import faust
 
 from streams.app import AlertSink, Runtime, build_runtime
 from streams.broker import EmbeddedBroker, ensure_topics, supports_idempotence
+from streams.records import Delivery
 from streams.routes import Routing
 from streams.settings import Settings
 from streams.stages.watchlist import Watch
@@ -88,7 +89,15 @@ async def run_pipeline(
         )
         # The progress spinner writes cursor escapes into whatever stream it is given.
         worker.spinner = None
+        pending = runtime.dedupe.pending_deliveries()
+        for delivery_id, _, _ in pending:
+            runtime.progress.expect(delivery_id)
         await worker.start()
+        # Deliveries queued before a restart: the embedded broker lost them with its topics.
+        for _, destination, record in pending:
+            await runtime.send(runtime.topics.deliveries, destination, Delivery.loads(record))
+        if pending:
+            log.warning("re-queued %d delivery(ies) pending since before the restart", len(pending))
         stop = asyncio.Event()
         # Ours, not the worker's: a signal ends the wait below, then everything stops in order.
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS fetched_items (url TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS articles (canonical_url TEXT PRIMARY KEY, text_hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS articles_by_hash ON articles (text_hash);
 CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, delivered_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    delivery_id TEXT PRIMARY KEY, destination TEXT NOT NULL, record BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, url TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 
@@ -32,6 +35,8 @@ class Dedupe(Protocol):
     def record_alert(self, alert_id: str, url: str, created_at: str) -> None: ...
     def delivered(self, delivery_id: str) -> bool: ...
     def record_delivered(self, delivery_id: str, delivered_at: str) -> None: ...
+    def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None: ...
+    def pending_deliveries(self) -> list[tuple[str, str, bytes]]: ...
 
 
 def _why_duplicate(canonical_url: str, earlier_url: str) -> str:
@@ -117,6 +122,19 @@ class StateStore:
 
     def record_delivered(self, delivery_id: str, delivered_at: str) -> None:
         self._write("INSERT OR IGNORE INTO deliveries VALUES (?, ?)", delivery_id, delivered_at)
+        self._write("DELETE FROM outbox WHERE delivery_id = ?", delivery_id)
+
+    def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None:
+        """Kept until delivered: the embedded broker's deliveries topic does not outlive the process."""
+        self._write("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?)", delivery_id, destination, record)
+
+    def pending_deliveries(self) -> list[tuple[str, str, bytes]]:
+        """(delivery id, destination, record) of every delivery queued and not yet delivered."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT delivery_id, destination, record FROM outbox ORDER BY rowid"
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), bytes(r[2])) for r in rows]
 
 
 #: Faust table names; each one's changelog is the compacted topic "<app id>-<name>-changelog".
@@ -174,3 +192,10 @@ class TableState:
 
     def record_delivered(self, delivery_id: str, delivered_at: str) -> None:
         self.deliveries[delivery_id] = delivered_at
+
+    def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None:
+        # Nothing to do: the record itself on the deliveries topic stays until its offset is committed.
+        pass
+
+    def pending_deliveries(self) -> list[tuple[str, str, bytes]]:
+        return []

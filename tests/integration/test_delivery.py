@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.policy import default
@@ -16,7 +18,7 @@ from aiosmtpd.controller import Controller
 from streams.broker import free_port
 from streams.site import SiteServer, demo_watchlist_path
 from streams.stages.render import SIGNATURE_HEADER, verify_signature
-from tests.integration.test_cli import wirewatch
+from tests.integration.test_cli import spawn, wirewatch
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +30,7 @@ class Receiver:
         self.slack: list[dict[str, object]] = []
         self.hook: list[tuple[bytes, str]] = []
         self.hook_failures = 3
+        self.hook_attempts = 0
         self.url = ""
 
     async def on_slack(self, request: web.Request) -> web.Response:
@@ -36,6 +39,7 @@ class Receiver:
 
     async def on_hook(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.hook_attempts += 1
         if self.hook_failures:
             self.hook_failures -= 1
             return web.Response(status=500, text="try later")
@@ -127,3 +131,41 @@ routes:
     mails = [message_from_bytes(raw, policy=default) for raw in inbox.messages]
     assert sorted(str(m["X-Wirewatch-Alert-Id"]) for m in mails) == sorted(alert_ids)
     assert "9 delivered" in err, err  # three alerts, three destinations each
+
+
+async def test_a_delivery_pending_when_run_is_killed_arrives_after_the_restart(
+    demo_site: SiteServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.hook_failures = 10**6  # down until further notice
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(
+        f"""
+settings:
+  retry_first_delay: 0.2
+  retry_max_delay: 0.5
+destinations:
+  partner: {{type: webhook, url: "{receiver.url}/hook", secret: "${{PARTNER_SECRET}}"}}
+routes:
+  - to: [partner]
+"""
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(demo_site.feed_url + "\n")
+    args = ["--config", str(config), "--feeds", str(feeds), "--watchlist", str(demo_watchlist_path())]
+    args += ["--data-dir", str(tmp_path / "data")]
+    env = {**os.environ, "PARTNER_SECRET": "k"}
+    proc = await spawn("run", *args, env=env)
+    try:
+        async with asyncio.timeout(120):
+            while receiver.hook_attempts < 3:  # the destination is being retried: deliveries are pending
+                await asyncio.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert receiver.hook == []
+    receiver.hook_failures = 0  # back up
+    code, _, err = await wirewatch("run", "--once", *args, env=env)
+    assert code == 0, err
+    assert "re-queued 3 delivery(ies)" in err
+    assert len(receiver.hook) == 3
+    assert len({orjson.loads(body)["alert_id"] for body, _ in receiver.hook}) == 3
