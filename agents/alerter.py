@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from streams.app import Runtime
-from streams.records import Alert, ArticleEntities, Delivery, utcnow
-from streams.routes import Routing, route_applies
+from streams.records import ArticleEntities
+from streams.routes import deliveries_for
 from streams.stages.alert import build_alert
 
 STAGE = "alerter"
@@ -37,26 +37,6 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
         await rt.send(rt.topics.deliveries, delivery.destination, delivery)
     rt.dedupe.record_alert(alert.alert_id, alert.url, alert.created_at)
     return "alerted"
-
-
-def deliveries_for(routing: Routing, art: ArticleEntities, alert: Alert) -> list[Delivery]:
-    """One delivery per destination that a route applying to the article names (each once)."""
-    out: dict[str, Delivery] = {}
-    for route in routing.routes:
-        if not route_applies(route, art.matches, art.text, art.language, art.source):
-            continue
-        for dest in route.to:
-            out.setdefault(
-                dest,
-                Delivery(
-                    delivery_id=f"{alert.alert_id}:{dest}",
-                    destination=dest,
-                    route=route.name,
-                    alerts=[alert],
-                    queued_at=utcnow(),
-                ),
-            )
-    return list(out.values())
 
 
 def attach(rt: Runtime) -> None:

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 from streams.app import Runtime
 from streams.records import Delivery, utcnow
-from streams.routes import Destination
-from streams.senders import email_for, send_email, send_slack, send_webhook
+from streams.senders import deliver_once
 from streams.stages.deliver import DeliveryFailed, with_retries
 
 STAGE = "deliverer"
-
-
-async def deliver_once(rt: Runtime, dest: Destination, delivery: Delivery) -> None:
-    """One attempt at the whole delivery; DeliveryError says whether another may help."""
-    if dest.type == "slack":
-        for alert in delivery.alerts:
-            await rt.pacer(dest.name).wait()
-            await send_slack(dest, alert, rt.http())
-    elif dest.type == "email":
-        await send_email(dest, [email_for(dest, alert) for alert in delivery.alerts])
-    else:
-        for alert in delivery.alerts:
-            await send_webhook(dest, alert, rt.http())
 
 
 async def handle(rt: Runtime, delivery: Delivery) -> str:
@@ -34,7 +20,9 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
     try:
         if dest is None:
             raise KeyError(f"no destination named {delivery.destination!r} in this worker's configuration")
-        await with_retries(lambda: deliver_once(rt, dest, delivery), rt.retry_policy)
+        await with_retries(
+            lambda: deliver_once(dest, delivery.alerts, rt.http(), rt.pacer(dest.name)), rt.retry_policy
+        )
     except (DeliveryFailed, KeyError) as exc:
         reason_class = exc.reason_class if isinstance(exc, DeliveryFailed) else "unknown_destination"
         await rt.dead_letter(STAGE, delivery.delivery_id, reason_class, str(exc), item_url)

@@ -1,4 +1,4 @@
-"""The wirewatch command: demo, run, match and worker."""
+"""The wirewatch command: demo, run, worker, replay and match."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import orjson
 from streams.app import AlertSink
 from streams.broker import BrokerError
 from streams.records import Alert, as_records
+from streams.replay import ReplayError, parse_when, replay
 from streams.routes import ConfigError, load_routing
 from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
@@ -31,6 +32,7 @@ from streams.stages.watchlist import WatchlistError, load_watchlist
 
 _USER_ERRORS = (
     ConfigError,
+    ReplayError,
     WatchlistError,
     FeedListError,
     SettingsError,
@@ -116,6 +118,22 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
     return 0
 
 
+async def _replay(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    watches = load_watchlist(args.watchlist)
+    routing = None
+    if args.deliver:
+        routing = load_routing(args.config, os.environ, {w.id for w in watches})
+        if not routing.routes:
+            raise ConfigError("--deliver needs routes and destinations in the --config file")
+    until = parse_when(args.until) if args.until else None
+    seen, alerted = await replay(
+        settings, watches, parse_when(args.since), until, _printer(args.format, sys.stdout), routing
+    )
+    print(f"wirewatch replay: {seen} article(s) read, {alerted} would have alerted", file=sys.stderr)
+    return 0
+
+
 def _match(args: argparse.Namespace) -> int:
     watches = load_watchlist(args.watchlist)
     by_id = {w.id: w for w in watches}
@@ -187,6 +205,14 @@ def _parser() -> argparse.ArgumentParser:
                 "--once", action="store_true", help="poll every feed once, finish every item, exit"
             )
 
+    rp = sub.add_parser("replay", help="run a watchlist over the articles the broker has retained")
+    common(rp)
+    rp.add_argument("--watchlist", type=Path, required=True, help="the new or changed watchlist")
+    rp.add_argument("--since", required=True, help="date or ISO 8601 time (UTC unless it names a zone)")
+    rp.add_argument("--until", help="date or ISO 8601 time; default: now")
+    rp.add_argument("--broker", help="kafka://HOST:PORT whose wirewatch.articles.clean to read")
+    rp.add_argument("--deliver", action="store_true", help="also send the alerts through the config's routes")
+
     match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
     match.add_argument("--watchlist", type=Path, required=True)
     match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
@@ -209,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _match(args)
         if args.command == "demo":
             return asyncio.run(_demo(args))
+        if args.command == "replay":
+            return asyncio.run(_replay(args))
         if args.command == "worker":
             args.require_broker = True
             return asyncio.run(_run(args, once=False))

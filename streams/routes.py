@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from streams.records import WatchMatch
+from streams.records import Alert, ArticleEntities, Delivery, WatchMatch, utcnow
 
 
 class ConfigError(ValueError):
@@ -220,3 +220,23 @@ def route_applies(
         if {"actor", "location"} <= kinds:
             return True
     return False
+
+
+def deliveries_for(routing: Routing, art: ArticleEntities, alert: Alert) -> list[Delivery]:
+    """One delivery per destination that a route applying to the article names (each once)."""
+    out: dict[str, Delivery] = {}
+    for route in routing.routes:
+        if not route_applies(route, art.matches, art.text, art.language, art.source):
+            continue
+        for dest in route.to:
+            out.setdefault(
+                dest,
+                Delivery(
+                    delivery_id=f"{alert.alert_id}:{dest}",
+                    destination=dest,
+                    route=route.name,
+                    alerts=[alert],
+                    queued_at=utcnow(),
+                ),
+            )
+    return list(out.values())

@@ -119,3 +119,18 @@ def email_for(dest: Destination, alert: Alert) -> EmailMessage:
 async def send_webhook(dest: Destination, alert: Alert, session: aiohttp.ClientSession) -> None:
     body, headers = webhook_request(alert, _secret(dest, "secret").encode())
     await post(session, str(dest.options["url"]), body, headers, float(dest.options.get("timeout", 10.0)))
+
+
+async def deliver_once(
+    dest: Destination, alerts: Sequence[Alert], session: aiohttp.ClientSession, pacer: Pacer
+) -> None:
+    """One attempt at handing the alerts to a destination; DeliveryError says whether to try again."""
+    if dest.type == "slack":
+        for alert in alerts:
+            await pacer.wait()
+            await send_slack(dest, alert, session)
+    elif dest.type == "email":
+        await send_email(dest, [email_for(dest, alert) for alert in alerts])
+    else:
+        for alert in alerts:
+            await send_webhook(dest, alert, session)

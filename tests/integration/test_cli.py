@@ -220,3 +220,34 @@ async def test_worker_refuses_to_start_without_a_broker(tmp_path: Path) -> None:
     code, _, err = await wirewatch("worker", *env_free)
     assert code == 2
     assert "needs a broker" in err
+
+
+@pytest.mark.integration
+async def test_replay_runs_a_new_watchlist_over_retained_articles(
+    demo_site: SiteServer, tmp_path: Path, embedded_broker: str
+) -> None:
+    tag = tmp_path.name[-12:].replace("_", "-").lower()
+    env = {**os.environ, "WIREWATCH_APP_ID": f"replay-{tag}", "WIREWATCH_TOPIC_PREFIX": f"p{tag}."}
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(demo_site.feed_url + "\n")
+    code, _, err = await wirewatch(
+        "run", "--once", "--broker", embedded_broker, "--feeds", str(feeds),
+        "--watchlist", str(demo_watchlist_path()), "--data-dir", str(tmp_path / "data"), env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    # A watch the live watchlist never had: which retained articles would it have raised?
+    new = tmp_path / "new-watchlist.yaml"
+    new.write_text(
+        "watches:\n  - {id: tarhuna, kind: location, name: Tarhuna}\n  - {id: tripoli, kind: location, name: Tripoli}\n"
+    )
+    replay = ["replay", "--broker", embedded_broker, "--watchlist", str(new), "--format", "jsonl"]
+    code, out, err = await wirewatch(*replay, "--since", "2000-01-01", env=env)
+    assert code == 0, err
+    alerts = [json.loads(line) for line in out.splitlines()]
+    assert alerts and all(set(a["watches"]) <= {"tarhuna", "tripoli"} for a in alerts)
+    assert any("tarhuna" in a["watches"] for a in alerts)
+    assert "4 article(s) read" in err, err  # the four unique articles the live run cleaned
+    code, out, err = await wirewatch(*replay, "--since", "2999-01-01", env=env)
+    assert code == 0 and out == "" and "0 article(s) read" in err, err
+    code, _, err = await wirewatch("replay", "--watchlist", str(new), "--since", "2000-01-01", env=env)
+    assert code == 2 and "give --broker" in err
