@@ -1,4 +1,4 @@
-"""alerter: one alert, with a stable id, for each article that names a watch."""
+"""alerter: one alert, with a stable id, per story, and another only when a story names a new watch."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
         text=art.text,
         matches=art.matches,
         snippet_chars=rt.settings.snippet_chars,
+        story_id=art.story_id,
     )
     if alert is None:
         rt.progress.finish(art.item_url, "no watch named")
@@ -27,6 +28,11 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
     if rt.dedupe.has_alert(alert.alert_id):
         rt.progress.finish(art.item_url, "alert already raised")
         return "alert already raised"
+    known = rt.dedupe.story_watches(art.story_id) if art.story_id else None
+    if known is not None and set(alert.watches) <= set(known):
+        # Another outlet's copy, or an update, of a story already alerted, naming nothing new.
+        rt.progress.finish(art.item_url, "story already alerted")
+        return "story already alerted"
     deliveries = deliveries_for(rt.routing, art, alert)
     # Expected before the alert is out, so `run --once` cannot see the item done and deliveries pending.
     for delivery in deliveries:
@@ -36,6 +42,8 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
     for delivery in deliveries:
         await rt.send(rt.topics.deliveries, delivery.destination, delivery)
     rt.dedupe.record_alert(alert.alert_id, alert.url, alert.created_at)
+    if art.story_id:
+        rt.dedupe.record_story_watches(art.story_id, sorted(set(known or ()) | set(alert.watches)))
     return "alerted"
 
 

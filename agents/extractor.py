@@ -28,12 +28,14 @@ async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
         entities=ents,
         matches=matches,
         extracted_at=utcnow(),
+        story_id=article.story_id,
     )
 
 
 async def handle(rt: Runtime, article: CleanArticle) -> str:
     result = await extract(rt, article)
-    await rt.send(rt.topics.articles_entities, article.url, result)
+    # Keyed by story, so all articles of a story reach the same alerter partition and its story state.
+    await rt.send(rt.topics.articles_entities, article.story_id or article.url, result)
     return "extracted"
 
 

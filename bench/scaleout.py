@@ -20,40 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streams.site import Page, Site, SiteServer  # noqa: E402
+from tests.synthetic import report  # noqa: E402
 
 PLACES = ["Sirte", "Jufra", "Derna", "Misrata", "Tarhuna", "Benghazi", "Kidal", "Menaka", "Idlib", "Marib"]
-OPENINGS = [
-    "Residents of {place} said on {day} that {n} families had left their homes after a night of shelling",
-    "Officials in {place} reported that {n} people were treated at the main hospital on {day}",
-    "A convoy of {n} trucks carrying flour and medicine reached {place} on {day}, aid workers said",
-]
-MIDDLES = [
-    "Council members described damage to water pipes and power lines, and said repairs would take weeks.",
-    "Diplomats said talks on a ceasefire had stalled over the withdrawal of foreign fighters from the area.",
-    "Traders said the price of bread had doubled since the road to the coast was closed by checkpoints.",
-    "Teachers said schools would stay shut until the security situation improved and fuel supplies resumed.",
-    "A spokesman for the health ministry said field clinics were short of anaesthetics and blood bags.",
-    "Analysts said the fighting could spread to nearby oil installations if neither side pulled back soon.",
-]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 def articles(n: int, seed: int = 11) -> list[Page]:
-    """n articles of 600 to 1,500 words, each naming one watched place."""
+    """n reports of 600 to 1,500 words, each naming one watched place and none a near-duplicate of another."""
     rng = random.Random(seed)
-    pages = []
-    for i in range(n):
-        place = PLACES[i % len(PLACES)]
-        first = rng.choice(OPENINGS).format(place=place, day=rng.choice(DAYS), n=rng.randint(3, 400)) + "."
-        body = [first]
-        words = len(first.split())
-        target = rng.randint(600, 1500)
-        while words < target:
-            para = " ".join(rng.sample(MIDDLES, 3)) + f" (Report {i}, paragraph {len(body)}.)"
-            body.append(para)
-            words += len(para.split())
-        pages.append(Page(f"a{i}", f"Report {i}: {place}", "2021-05-01T08:00:00Z", "By Staff", tuple(body)))
-    return pages
+    return [report(i, PLACES[i % len(PLACES)], rng.randint(600, 1500), seed) for i in range(n)]
 
 
 def kafka(action: str, data: Path) -> str:

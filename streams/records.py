@@ -86,6 +86,8 @@ class CleanArticle(ArticleRecord):
     text: str
     text_hash: str
     cleaned_at: str
+    #: Set by the deduper: articles that are near-duplicates of one another share it.
+    story_id: str = ""
 
 
 class Entity(WireRecord):
@@ -126,6 +128,7 @@ class ArticleEntities(ArticleRecord):
     entities: list[Entity]
     matches: list[WatchMatch]
     extracted_at: str
+    story_id: str = ""
 
 
 class Alert(WireRecord):
@@ -141,6 +144,7 @@ class Alert(WireRecord):
     matches: list[WatchMatch]
     snippet: str
     created_at: str
+    story_id: str = ""
 
 
 class Delivery(WireRecord):

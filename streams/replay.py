@@ -120,6 +120,7 @@ async def replay(
                 text=article.text,
                 matches=matches,
                 snippet_chars=settings.snippet_chars,
+                story_id=article.story_id,
             )
             if alert is None:
                 continue

@@ -20,6 +20,9 @@ CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, delivered_a
 CREATE TABLE IF NOT EXISTS outbox (
     delivery_id TEXT PRIMARY KEY, destination TEXT NOT NULL, record BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS story_bands (band TEXT PRIMARY KEY, story_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS story_signatures (story_id TEXT PRIMARY KEY, signature TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS story_watches (story_id TEXT PRIMARY KEY, watches TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, url TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 
@@ -36,6 +39,11 @@ class Dedupe(Protocol):
     def delivered(self, delivery_id: str) -> bool: ...
     def record_delivered(self, delivery_id: str, delivered_at: str) -> None: ...
     def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None: ...
+    def story_candidates(self, bands: list[str]) -> list[str]: ...
+    def story_signature(self, story_id: str) -> str | None: ...
+    def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None: ...
+    def story_watches(self, story_id: str) -> list[str] | None: ...
+    def record_story_watches(self, story_id: str, watches: list[str]) -> None: ...
     def pending_deliveries(self) -> list[tuple[str, str, bytes]]: ...
 
 
@@ -128,6 +136,26 @@ class StateStore:
         """Kept until delivered: the embedded broker's deliveries topic does not outlive the process."""
         self._write("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?)", delivery_id, destination, record)
 
+    def story_candidates(self, bands: list[str]) -> list[str]:
+        found = [self._one("SELECT story_id FROM story_bands WHERE band = ?", b) for b in bands]
+        return list(dict.fromkeys(str(row[0]) for row in found if row is not None))
+
+    def story_signature(self, story_id: str) -> str | None:
+        row = self._one("SELECT signature FROM story_signatures WHERE story_id = ?", story_id)
+        return None if row is None else str(row[0])
+
+    def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None:
+        for band in bands:
+            self._write("INSERT OR IGNORE INTO story_bands VALUES (?, ?)", band, story_id)
+        self._write("INSERT OR IGNORE INTO story_signatures VALUES (?, ?)", story_id, signature)
+
+    def story_watches(self, story_id: str) -> list[str] | None:
+        row = self._one("SELECT watches FROM story_watches WHERE story_id = ?", story_id)
+        return None if row is None else str(row[0]).split()
+
+    def record_story_watches(self, story_id: str, watches: list[str]) -> None:
+        self._write("INSERT OR REPLACE INTO story_watches VALUES (?, ?)", story_id, " ".join(watches))
+
     def pending_deliveries(self) -> list[tuple[str, str, bytes]]:
         """(delivery id, destination, record) of every delivery queued and not yet delivered."""
         with self._lock:
@@ -142,6 +170,7 @@ FETCHED_TABLE = "fetched-items"
 ARTICLES_TABLE = "articles"
 ALERTS_TABLE = "alerts"
 DELIVERIES_TABLE = "deliveries"
+STORIES_TABLE = "stories"
 
 
 class TableState:
@@ -149,8 +178,9 @@ class TableState:
     that takes over a partition (after a rebalance, a crash or a restart elsewhere) gets its state back.
 
     Each table is read and written only while handling a record of the partition that owns the key: the
-    fetcher by item URL, the alerter by article URL (alert ids derive from it), the deduper on its
-    single partition, the deliverer by destination (delivery ids name it). That is what makes a table
+    fetcher by item URL, the deduper on its single partition, the alerter by story (articles are keyed by
+    story from the deduper on, and an article's URL, hence its alert id, belongs to one story), the
+    deliverer by destination (delivery ids name it). That is what makes a table
     lookup authoritative across workers.
     """
 
@@ -159,12 +189,15 @@ class TableState:
             return app.Table(name, partitions=n, key_type=str, value_type=str, help=help_)
 
         self.fetched = table(FETCHED_TABLE, partitions, "item URL -> when its page was fetched")
-        self.articles = table(ARTICLES_TABLE, dedupe_partitions, "url:/hash: -> canonical URL of the first")
+        self.articles = table(
+            ARTICLES_TABLE, dedupe_partitions, "url:/hash: -> first canonical URL; band:/sig: -> story"
+        )
         self.alerts = table(ALERTS_TABLE, partitions, "alert id -> article URL")
         self.deliveries = table(DELIVERIES_TABLE, partitions, "delivery id -> when it was delivered")
+        self.stories = table(STORIES_TABLE, partitions, "story id -> the watches its alerts named")
 
     def tables(self) -> list[Any]:
-        return [self.fetched, self.articles, self.alerts, self.deliveries]
+        return [self.fetched, self.articles, self.alerts, self.deliveries, self.stories]
 
     def item_fetched(self, url: str) -> bool:
         return url in self.fetched
@@ -199,3 +232,25 @@ class TableState:
 
     def pending_deliveries(self) -> list[tuple[str, str, bytes]]:
         return []
+
+    def story_candidates(self, bands: list[str]) -> list[str]:
+        found = (self.articles.get("band:" + band) for band in bands)
+        return list(dict.fromkeys(str(story) for story in found if story))
+
+    def story_signature(self, story_id: str) -> str | None:
+        value = self.articles.get("sig:" + story_id)
+        return None if value is None else str(value)
+
+    def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None:
+        for band in bands:
+            if "band:" + band not in self.articles:
+                self.articles["band:" + band] = story_id
+        if "sig:" + story_id not in self.articles:
+            self.articles["sig:" + story_id] = signature
+
+    def story_watches(self, story_id: str) -> list[str] | None:
+        value = self.stories.get(story_id)
+        return None if value is None else str(value).split()
+
+    def record_story_watches(self, story_id: str, watches: list[str]) -> None:
+        self.stories[story_id] = " ".join(watches)

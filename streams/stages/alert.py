@@ -37,6 +37,7 @@ def build_alert(
     text: str,
     matches: Sequence[WatchMatch],
     snippet_chars: int,
+    story_id: str = "",
 ) -> Alert | None:
     """One alert for an article that names at least one watch; None when it names none."""
     if not matches:
@@ -55,6 +56,7 @@ def build_alert(
         matches=list(ordered),
         snippet=snippet(text, first.start, first.end, snippet_chars),
         created_at=utcnow(),
+        story_id=story_id,
     )
 
 

@@ -46,7 +46,7 @@ def _agent(rt: Runtime, name: str) -> Any:
     return rt.app.agents[f"wirewatch.{name}"]
 
 
-def _entities(url: str, matches: list[WatchMatch]) -> ArticleEntities:
+def _entities(url: str, matches: list[WatchMatch], story: str = "") -> ArticleEntities:
     return ArticleEntities(
         url=url,
         item_url=url,
@@ -60,6 +60,7 @@ def _entities(url: str, matches: list[WatchMatch]) -> ArticleEntities:
         entities=[],
         matches=matches,
         extracted_at=utcnow(),
+        story_id=story,
     )
 
 
@@ -85,7 +86,7 @@ def _item(url: str) -> FeedItem:
     )
 
 
-def _clean(url: str, text_hash: str = "h", item_url: str | None = None) -> CleanArticle:
+def _clean(url: str, text_hash: str = "h", item_url: str | None = None, text: str = TEXT) -> CleanArticle:
     return CleanArticle(
         url=url,
         item_url=item_url or url,
@@ -94,7 +95,7 @@ def _clean(url: str, text_hash: str = "h", item_url: str | None = None) -> Clean
         title="T",
         published=None,
         language="en",
-        text=TEXT,
+        text=text,
         text_hash=text_hash,
         cleaned_at=utcnow(),
     )
@@ -130,6 +131,42 @@ async def test_fetcher_skips_items_already_fetched(rt: Runtime, demo_site: Any) 
     sent: Sent = rt.send  # type: ignore[assignment]
     assert len(sent.on("wirewatch.articles.raw")) == 1
     assert rt.progress.outcomes == {item.url: "already fetched"}
+
+
+async def test_deduper_groups_near_duplicates_into_one_story(rt: Runtime) -> None:
+    from tests.unit.test_stories import COPIES, ORIGINAL
+
+    original = "\n\n".join(ORIGINAL)
+    articles = [
+        _clean("https://a.example/1", "h1", text=original),
+        _clean("https://b.example/copy", "h2", text="\n\n".join(COPIES[0])),
+        _clean("https://c.example/other", "h3", text=TEXT),
+    ]
+    async with _agent(rt, "deduper").test_context() as agent:
+        for article in articles:
+            await agent.put(article, key=article.text_hash)
+    sent: Sent = rt.send  # type: ignore[assignment]
+    out = [(key, value) for topic, key, value in sent.records if topic.endswith("articles.clean")]
+    stories = [value.story_id for _, value in out]  # type: ignore[attr-defined]
+    assert stories[0] == stories[1] != stories[2]
+    assert [key for key, _ in out] == stories  # keyed by story from here on
+
+
+async def test_alerter_raises_one_alert_per_story_unless_it_names_a_new_watch(rt: Runtime) -> None:
+    haftar = mention(TEXT, "khalifa-haftar", "Khalifa Haftar")
+    sirte = mention(TEXT, "sirte", "Sirte", kind="location")
+    async with _agent(rt, "alerter").test_context() as agent:
+        for url, matches in [
+            ("https://a.example/1", [haftar]),
+            ("https://b.example/copy", [haftar]),  # another outlet, nothing new
+            ("https://c.example/update", [haftar, sirte]),  # the story now names Sirte too
+        ]:
+            await agent.put(_entities(url, matches, story="s1"), key="s1")
+    sent: Sent = rt.send  # type: ignore[assignment]
+    alerts = sent.on("wirewatch.alerts")
+    assert [a.url for a in alerts] == ["https://a.example/1", "https://c.example/update"]  # type: ignore[attr-defined]
+    assert all(a.story_id == "s1" for a in alerts)  # type: ignore[attr-defined]
+    assert rt.progress.outcomes == {"https://b.example/copy": "story already alerted"}
 
 
 async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:

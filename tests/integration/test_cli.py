@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -251,3 +252,41 @@ async def test_replay_runs_a_new_watchlist_over_retained_articles(
     assert code == 0 and out == "" and "0 article(s) read" in err, err
     code, _, err = await wirewatch("replay", "--watchlist", str(new), "--since", "2000-01-01", env=env)
     assert code == 2 and "give --broker" in err
+
+
+@pytest.mark.integration
+async def test_five_syndicated_copies_of_one_story_raise_one_alert(tmp_path: Path) -> None:
+    from streams.site import Site
+    from tests.synthetic import report
+    from tests.unit.test_stories import COPIES
+
+    outlets = ["Desert Wire", "Maghreb Daily", "Coastal Post", "Sahara Times", "Tripoli Monitor"]
+    pages = [
+        Page(
+            f"copy-{k}",
+            f"{outlet}: Haftar's forces pull back from Tripoli",
+            "2020-06-04T10:00:00Z",
+            "",
+            tuple(c),
+        )
+        for k, (outlet, c) in enumerate(zip(outlets, COPIES, strict=True))
+    ]
+    pages.append(replace(report(1, "Sirte", 120), slug="unrelated"))
+    site = SiteServer(Site("Wire Mirror", "Most read", [], pages))
+    await site.start()
+    try:
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text(site.feed_url + "\n")
+        code, out, err = await wirewatch(
+            "run", "--once", "--format", "jsonl", "--feeds", str(feeds),
+            "--watchlist", str(demo_watchlist_path()), "--data-dir", str(tmp_path / "data"),
+        )  # fmt: skip
+    finally:
+        await site.stop()
+    assert code == 0, err
+    alerts = [json.loads(line) for line in out.splitlines()]
+    assert len(alerts) == 2, [a["url"] for a in alerts]
+    assert {a["url"].rsplit("/", 1)[1] for a in alerts} - {"unrelated.html"} <= {
+        f"copy-{k}.html" for k in range(5)
+    }
+    assert "4 story already alerted" in err, err

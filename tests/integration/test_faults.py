@@ -10,15 +10,17 @@ import subprocess
 import sys
 import uuid
 from asyncio.subprocess import PIPE
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from streams.site import Page, Site, SiteServer
+from streams.site import Site, SiteServer
 from streams.topics import ALERTS
 from tests.conftest import need_kafka_tools
 from tests.integration.kafka_read import read_topic
+from tests.synthetic import report
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,22 +29,11 @@ WATCHLIST = "watches:\n" + "".join(f"  - {{id: {p.lower()}, kind: location, name
 
 
 def _site(n: int) -> Site:
-    pages = [
-        Page(
-            slug=f"story-{i}",
-            title=f"Report {i} from {PLACES[i % len(PLACES)]}",
-            date="2020-06-01T08:00:00Z",
-            byline="By Staff",
-            body=(
-                f"Residents of {PLACES[i % len(PLACES)]} reported the sound of shelling overnight, the {i}th such "
-                "report this month, according to a local council member reached by telephone on Monday.",
-                f"The council said {i + 3} families had left their homes. Aid agencies said they were preparing "
-                "food parcels and blankets, and asked both sides to allow safe passage for civilians.",
-            ),
-        )
-        for i in range(n)
-    ]
-    return Site("Front Line Daily", "Most read", [], pages)
+    """n short reports, each about one watched place, none a near-duplicate of another."""
+    pages = [report(i, PLACES[i % len(PLACES)], 60) for i in range(n)]
+    return Site(
+        "Front Line Daily", "Most read", [], [replace(p, slug=f"story-{i}") for i, p in enumerate(pages)]
+    )
 
 
 def _kafka(script: str, data: Path) -> str:
