@@ -28,12 +28,14 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
     if rt.dedupe.has_alert(alert.alert_id):
         rt.progress.finish(art.item_url, "alert already raised")
         return "alert already raised"
-    known = rt.dedupe.story_watches(art.story_id) if art.story_id else None
+    story = rt.dedupe.story(art.story_id) if art.story_id else None
+    known = story[1] if story else None
     if known is not None and set(alert.watches) <= set(known):
         # Another outlet's copy, or an update, of a story already alerted, naming nothing new.
         rt.progress.finish(art.item_url, "story already alerted")
         return "story already alerted"
-    deliveries = deliveries_for(rt.routing, art, alert)
+    # A later alert of a story is posted, where the destination can, as a reply to the story's first.
+    deliveries = deliveries_for(rt.routing, art, alert, reply_to=story[0] if story else "")
     # Expected before the alert is out, so `run --once` cannot see the item done and deliveries pending.
     for delivery in deliveries:
         rt.progress.expect(delivery.delivery_id)
@@ -43,7 +45,8 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
         await rt.send(rt.topics.deliveries, delivery.destination, delivery)
     rt.dedupe.record_alert(alert.alert_id, alert.url, alert.created_at)
     if art.story_id:
-        rt.dedupe.record_story_watches(art.story_id, sorted(set(known or ()) | set(alert.watches)))
+        first = story[0] if story else alert.alert_id
+        rt.dedupe.record_story(art.story_id, first, sorted(set(known or ()) | set(alert.watches)))
     return "alerted"
 
 

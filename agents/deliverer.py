@@ -20,9 +20,13 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
     try:
         if dest is None:
             raise KeyError(f"no destination named {delivery.destination!r} in this worker's configuration")
-        await with_retries(
-            lambda: deliver_once(dest, delivery.alerts, rt.http(), rt.pacer(dest.name)), rt.retry_policy
-        )
+        thread = rt.dedupe.delivery_ref(f"{delivery.reply_to}:{dest.name}") if delivery.reply_to else None
+        refs: list[str] = []
+
+        async def attempt() -> None:
+            refs[:] = await deliver_once(dest, delivery.alerts, rt.http(), rt.pacer(dest.name), thread)
+
+        await with_retries(attempt, rt.retry_policy)
     except (DeliveryFailed, KeyError) as exc:
         reason_class = exc.reason_class if isinstance(exc, DeliveryFailed) else "unknown_destination"
         await rt.dead_letter(STAGE, delivery.delivery_id, reason_class, str(exc), item_url)
@@ -30,7 +34,7 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
         rt.dedupe.record_delivered(delivery.delivery_id, utcnow())
         rt.progress.finish(delivery.delivery_id, "undeliverable")
         return "undeliverable"
-    rt.dedupe.record_delivered(delivery.delivery_id, utcnow())
+    rt.dedupe.record_delivered(delivery.delivery_id, utcnow(), refs[0] if refs else None)
     rt.progress.finish(delivery.delivery_id, "delivered")
     return "delivered"
 

@@ -155,6 +155,8 @@ class Delivery(WireRecord):
     route: str
     alerts: list[Alert]
     queued_at: str
+    #: The alert id of the story's first alert, when this one is a later alert of the same story.
+    reply_to: str = ""
 
 
 class DeadLetter(WireRecord):

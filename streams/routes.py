@@ -39,7 +39,8 @@ _VAR = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 _DESTINATION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     # type: (required keys, optional keys)
-    "slack": (set(), {"webhook_url", "token", "channel"}),
+    # api_url: a Slack-compatible API base, for a test double or an enterprise gateway.
+    "slack": (set(), {"webhook_url", "token", "channel", "api_url"}),
     "email": ({"host", "sender", "to"}, {"port", "starttls", "username", "password"}),
     "webhook": ({"url", "secret"}, {"timeout"}),
 }
@@ -222,7 +223,9 @@ def route_applies(
     return False
 
 
-def deliveries_for(routing: Routing, art: ArticleEntities, alert: Alert) -> list[Delivery]:
+def deliveries_for(
+    routing: Routing, art: ArticleEntities, alert: Alert, reply_to: str = ""
+) -> list[Delivery]:
     """One delivery per destination that a route applying to the article names (each once)."""
     out: dict[str, Delivery] = {}
     for route in routing.routes:
@@ -237,6 +240,7 @@ def deliveries_for(routing: Routing, art: ArticleEntities, alert: Alert) -> list
                     route=route.name,
                     alerts=[alert],
                     queued_at=utcnow(),
+                    reply_to=reply_to,
                 ),
             )
     return list(out.values())

@@ -122,15 +122,26 @@ async def send_webhook(dest: Destination, alert: Alert, session: aiohttp.ClientS
 
 
 async def deliver_once(
-    dest: Destination, alerts: Sequence[Alert], session: aiohttp.ClientSession, pacer: Pacer
-) -> None:
-    """One attempt at handing the alerts to a destination; DeliveryError says whether to try again."""
+    dest: Destination,
+    alerts: Sequence[Alert],
+    session: aiohttp.ClientSession,
+    pacer: Pacer,
+    thread: str | None = None,
+) -> list[str]:
+    """One attempt at handing the alerts to a destination; returns what the destination called them
+    (Slack message ts, with a bot token). DeliveryError says whether to try again."""
+    refs: list[str] = []
     if dest.type == "slack":
+        api_url = dest.options.get("api_url")
         for alert in alerts:
             await pacer.wait()
-            await send_slack(dest, alert, session)
+            ts = await send_slack(
+                dest, alert, session, api_url=str(api_url) if api_url else None, thread_ts=thread
+            )
+            refs.extend([ts] if ts else [])
     elif dest.type == "email":
         await send_email(dest, [email_for(dest, alert) for alert in alerts])
     else:
         for alert in alerts:
             await send_webhook(dest, alert, session)
+    return refs

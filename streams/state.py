@@ -16,13 +16,15 @@ CREATE TABLE IF NOT EXISTS feed_validators (feed_url TEXT PRIMARY KEY, etag TEXT
 CREATE TABLE IF NOT EXISTS fetched_items (url TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS articles (canonical_url TEXT PRIMARY KEY, text_hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS articles_by_hash ON articles (text_hash);
-CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, delivered_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, delivered_at TEXT NOT NULL, ref TEXT);
 CREATE TABLE IF NOT EXISTS outbox (
     delivery_id TEXT PRIMARY KEY, destination TEXT NOT NULL, record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS story_bands (band TEXT PRIMARY KEY, story_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS story_signatures (story_id TEXT PRIMARY KEY, signature TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS story_watches (story_id TEXT PRIMARY KEY, watches TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stories (
+    story_id TEXT PRIMARY KEY, first_alert TEXT NOT NULL, watches TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, url TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 
@@ -37,13 +39,14 @@ class Dedupe(Protocol):
     def has_alert(self, alert_id: str) -> bool: ...
     def record_alert(self, alert_id: str, url: str, created_at: str) -> None: ...
     def delivered(self, delivery_id: str) -> bool: ...
-    def record_delivered(self, delivery_id: str, delivered_at: str) -> None: ...
+    def record_delivered(self, delivery_id: str, delivered_at: str, ref: str | None = None) -> None: ...
+    def delivery_ref(self, delivery_id: str) -> str | None: ...
     def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None: ...
     def story_candidates(self, bands: list[str]) -> list[str]: ...
     def story_signature(self, story_id: str) -> str | None: ...
     def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None: ...
-    def story_watches(self, story_id: str) -> list[str] | None: ...
-    def record_story_watches(self, story_id: str, watches: list[str]) -> None: ...
+    def story(self, story_id: str) -> tuple[str, list[str]] | None: ...
+    def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None: ...
     def pending_deliveries(self) -> list[tuple[str, str, bytes]]: ...
 
 
@@ -128,9 +131,14 @@ class StateStore:
     def delivered(self, delivery_id: str) -> bool:
         return self._one("SELECT 1 FROM deliveries WHERE delivery_id = ?", delivery_id) is not None
 
-    def record_delivered(self, delivery_id: str, delivered_at: str) -> None:
-        self._write("INSERT OR IGNORE INTO deliveries VALUES (?, ?)", delivery_id, delivered_at)
+    def record_delivered(self, delivery_id: str, delivered_at: str, ref: str | None = None) -> None:
+        self._write("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", delivery_id, delivered_at, ref)
         self._write("DELETE FROM outbox WHERE delivery_id = ?", delivery_id)
+
+    def delivery_ref(self, delivery_id: str) -> str | None:
+        """What the destination called the message (a Slack ts), to thread replies under it."""
+        row = self._one("SELECT ref FROM deliveries WHERE delivery_id = ?", delivery_id)
+        return None if row is None or row[0] is None else str(row[0])
 
     def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None:
         """Kept until delivered: the embedded broker's deliveries topic does not outlive the process."""
@@ -149,12 +157,15 @@ class StateStore:
             self._write("INSERT OR IGNORE INTO story_bands VALUES (?, ?)", band, story_id)
         self._write("INSERT OR IGNORE INTO story_signatures VALUES (?, ?)", story_id, signature)
 
-    def story_watches(self, story_id: str) -> list[str] | None:
-        row = self._one("SELECT watches FROM story_watches WHERE story_id = ?", story_id)
-        return None if row is None else str(row[0]).split()
+    def story(self, story_id: str) -> tuple[str, list[str]] | None:
+        """The story's first alert id and the watches its alerts have named, once it has alerted."""
+        row = self._one("SELECT first_alert, watches FROM stories WHERE story_id = ?", story_id)
+        return None if row is None else (str(row[0]), str(row[1]).split())
 
-    def record_story_watches(self, story_id: str, watches: list[str]) -> None:
-        self._write("INSERT OR REPLACE INTO story_watches VALUES (?, ?)", story_id, " ".join(watches))
+    def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO stories VALUES (?, ?, ?)", story_id, first_alert, " ".join(watches)
+        )
 
     def pending_deliveries(self) -> list[tuple[str, str, bytes]]:
         """(delivery id, destination, record) of every delivery queued and not yet delivered."""
@@ -194,7 +205,7 @@ class TableState:
         )
         self.alerts = table(ALERTS_TABLE, partitions, "alert id -> article URL")
         self.deliveries = table(DELIVERIES_TABLE, partitions, "delivery id -> when it was delivered")
-        self.stories = table(STORIES_TABLE, partitions, "story id -> the watches its alerts named")
+        self.stories = table(STORIES_TABLE, partitions, "story id -> first alert id and watches named")
 
     def tables(self) -> list[Any]:
         return [self.fetched, self.articles, self.alerts, self.deliveries, self.stories]
@@ -223,8 +234,13 @@ class TableState:
     def delivered(self, delivery_id: str) -> bool:
         return delivery_id in self.deliveries
 
-    def record_delivered(self, delivery_id: str, delivered_at: str) -> None:
-        self.deliveries[delivery_id] = delivered_at
+    def record_delivered(self, delivery_id: str, delivered_at: str, ref: str | None = None) -> None:
+        self.deliveries[delivery_id] = " ".join([delivered_at, *([ref] if ref else [])])
+
+    def delivery_ref(self, delivery_id: str) -> str | None:
+        value = self.deliveries.get(delivery_id)
+        parts = str(value).split() if value else []
+        return parts[1] if len(parts) > 1 else None
 
     def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None:
         # Nothing to do: the record itself on the deliveries topic stays until its offset is committed.
@@ -248,9 +264,12 @@ class TableState:
         if "sig:" + story_id not in self.articles:
             self.articles["sig:" + story_id] = signature
 
-    def story_watches(self, story_id: str) -> list[str] | None:
+    def story(self, story_id: str) -> tuple[str, list[str]] | None:
         value = self.stories.get(story_id)
-        return None if value is None else str(value).split()
+        if value is None:
+            return None
+        first, *watches = str(value).split()
+        return first, watches
 
-    def record_story_watches(self, story_id: str, watches: list[str]) -> None:
-        self.stories[story_id] = " ".join(watches)
+    def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None:
+        self.stories[story_id] = " ".join([first_alert, *watches])

@@ -90,7 +90,7 @@ async def post(
 
 
 async def with_retries(
-    attempt: Callable[[], Awaitable[None]],
+    attempt: Callable[[], Awaitable[object]],
     policy: RetryPolicy,
     *,
     rng: random.Random | None = None,

@@ -169,3 +169,50 @@ routes:
     assert "re-queued 3 delivery(ies)" in err
     assert len(receiver.hook) == 3
     assert len({orjson.loads(body)["alert_id"] for body, _ in receiver.hook}) == 3
+
+
+async def test_a_later_alert_of_a_story_is_a_slack_thread_reply(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from streams.site import Page, Site
+    from tests.unit.test_senders import FakeSlack
+    from tests.unit.test_stories import COPIES
+
+    fake = FakeSlack()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    api = f"http://127.0.0.1:{runner.addresses[0][1]}/api/"
+    first = Page(
+        "haftar-pulls-back", "Haftar's forces pull back", "2020-06-04T10:00:00Z", "", tuple(COPIES[0])
+    )
+    site = SiteServer(Site("Wire Mirror", "Most read", [], [first]))
+    await site.start()
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(
+        "destinations:\n"
+        f'  ops: {{type: slack, token: "${{SLACK_BOT_TOKEN}}", channel: "#libya", api_url: "{api}"}}\n'
+        "routes:\n  - to: [ops]\n"
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(site.feed_url + "\n")
+    args = ["run", "--once", "--config", str(config), "--feeds", str(feeds)]
+    args += ["--watchlist", str(demo_watchlist_path()), "--data-dir", str(tmp_path / "data")]
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test"}
+    try:
+        code, _, err = await wirewatch(*args, env=env)
+        assert code == 0, err
+        # The next day another outlet runs the story with a paragraph on Sirte: a new watch for it.
+        later = (*COPIES[1], "Fighting was also reported on the outskirts of Sirte, residents said.")
+        site.site.pages.append(replace(first, slug="haftar-pulls-back-update", body=later))
+        code, _, err = await wirewatch(*args, env=env)
+        assert code == 0, err
+    finally:
+        await site.stop()
+        await runner.cleanup()
+    (_, _, one), (_, _, two) = fake.posts
+    assert "thread_ts" not in one or not one["thread_ts"]
+    assert two["thread_ts"] == "1.000"  # the first message's ts, as the fake Slack answered it
+    assert two["channel"] == "#libya"
