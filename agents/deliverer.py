@@ -1,6 +1,8 @@
-"""deliverer: hands each queued delivery to its destination, with retries, once per destination."""
+"""deliverer: hands each queued delivery to its destination, with retries, throttles and digests."""
 
 from __future__ import annotations
+
+import time
 
 from streams.app import Runtime
 from streams.records import Delivery, utcnow
@@ -8,6 +10,31 @@ from streams.senders import deliver_once
 from streams.stages.deliver import DeliveryFailed, with_retries
 
 STAGE = "deliverer"
+#: Delivery ids of digest flushes start with this; the rest of the id names the digest and its window.
+DIGEST = "digest:"
+
+
+def digest_key(delivery: Delivery) -> str:
+    return f"{delivery.destination}|{delivery.route}"
+
+
+def throttle(rt: Runtime, delivery: Delivery, now: float) -> bool:
+    """True when every watch of the delivery was alerted to this destination and route within the
+    route's throttle window: the delivery is then held for the digest sent when the window closes."""
+    route = rt.routing.route(delivery.route)
+    if route is None or route.throttle_minutes is None:
+        return False
+    watches = sorted({w for alert in delivery.alerts for w in alert.watches})
+    keys = [f"{digest_key(delivery)}|{w}" for w in watches]
+    windows = [rt.dedupe.throttled_until(k) for k in keys]
+    if watches and all(until is not None and until > now for until in windows):
+        due = min(u for u in windows if u is not None)
+        rt.dedupe.hold(digest_key(delivery), due, delivery.dumps())
+        return True
+    for key, until in zip(keys, windows, strict=True):
+        if until is None or until <= now:
+            rt.dedupe.throttle(key, now + route.throttle_minutes * 60)
+    return False
 
 
 async def handle(rt: Runtime, delivery: Delivery) -> str:
@@ -15,6 +42,17 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
     if rt.dedupe.delivered(delivery.delivery_id):
         rt.progress.finish(delivery.delivery_id, "already delivered")
         return "already delivered"
+    digest = delivery.delivery_id.startswith(DIGEST)
+    held_ids: list[str] = []
+    if digest:
+        held = [Delivery.loads(record) for record in rt.dedupe.take_held(digest_key(delivery))]
+        if not held:
+            return "nothing held"
+        held_ids = [d.delivery_id for d in held]
+        delivery = delivery.derive(alerts=[alert for d in held for alert in d.alerts])
+    elif throttle(rt, delivery, time.time()):
+        rt.progress.finish(delivery.delivery_id, "held for digest")
+        return "held for digest"
     item_url = delivery.alerts[0].item_url if delivery.alerts else None
     dest = rt.routing.destinations.get(delivery.destination)
     try:
@@ -24,21 +62,49 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
         refs: list[str] = []
 
         async def attempt() -> None:
-            refs[:] = await deliver_once(dest, delivery.alerts, rt.http(), rt.pacer(dest.name), thread)
+            refs[:] = await deliver_once(
+                dest, delivery.alerts, rt.http(), rt.pacer(dest.name), thread, digest
+            )
 
         await with_retries(attempt, rt.retry_policy)
     except (DeliveryFailed, KeyError) as exc:
         reason_class = exc.reason_class if isinstance(exc, DeliveryFailed) else "unknown_destination"
         await rt.dead_letter(STAGE, delivery.delivery_id, reason_class, str(exc), item_url)
         # Settled: the dead letter holds it now, so it leaves the outbox.
-        rt.dedupe.record_delivered(delivery.delivery_id, utcnow())
+        for delivery_id in [delivery.delivery_id, *held_ids]:
+            rt.dedupe.record_delivered(delivery_id, utcnow())
         rt.progress.finish(delivery.delivery_id, "undeliverable")
         return "undeliverable"
     rt.dedupe.record_delivered(delivery.delivery_id, utcnow(), refs[0] if refs else None)
+    for delivery_id in held_ids:
+        rt.dedupe.record_delivered(delivery_id, utcnow())
     rt.progress.finish(delivery.delivery_id, "delivered")
-    return "delivered"
+    return "digest delivered" if digest else "delivered"
+
+
+async def flush_due(rt: Runtime, now: float, queued: set[str]) -> int:
+    """Queue a flush for every digest whose window has closed; the deliverer owning it sends it."""
+    count = 0
+    for key, due in rt.dedupe.held_due():
+        flush_id = f"{DIGEST}{key}|{due:.0f}"
+        if due > now or flush_id in queued:
+            continue
+        destination, route = key.split("|", 1)
+        flush = Delivery(
+            delivery_id=flush_id, destination=destination, route=route, alerts=[], queued_at=utcnow()
+        )
+        await rt.send(rt.topics.deliveries, destination, flush)
+        queued.add(flush_id)
+        count += 1
+    return count
 
 
 def attach(rt: Runtime) -> None:
     # One copy: a destination's alerts go out in the order they were queued.
     rt.stage_agent(rt.topics.deliveries, STAGE, handle, key=lambda delivery: delivery.delivery_id)
+    queued: set[str] = set()
+
+    # Reads state only: tables change only while a record is handled, so the flush itself is a record.
+    @rt.app.timer(interval=5.0, name="wirewatch.digests")  # type: ignore[untyped-decorator]
+    async def digests() -> None:
+        await flush_due(rt, time.time(), queued)

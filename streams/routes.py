@@ -72,6 +72,9 @@ class Routing:
     destinations: dict[str, Destination] = field(default_factory=dict)
     routes: tuple[Route, ...] = ()
 
+    def route(self, name: str) -> Route | None:
+        return next((r for r in self.routes if r.name == name), None)
+
 
 def _secret(key: str, raw: Any, env: Mapping[str, str]) -> Secret:
     found = _VAR.match(str(raw)) if isinstance(raw, str) else None

@@ -16,7 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from streams.records import Alert
 from streams.routes import Destination, Secret
 from streams.stages.deliver import DeliveryError, post, retry_after_seconds
-from streams.stages.render import email_message, slack_message, webhook_request
+from streams.stages.render import email_digest, email_message, slack_digest, slack_message, webhook_request
 
 SLACK_API = "https://slack.com/api/"
 
@@ -53,14 +53,14 @@ def _http_failure(status: int, retry_after: str | None, what: str) -> DeliveryEr
 
 async def send_slack(
     dest: Destination,
-    alert: Alert,
+    alert: Alert | Sequence[Alert],
     session: aiohttp.ClientSession,
     *,
     api_url: str | None = None,
     thread_ts: str | None = None,
 ) -> str | None:
     """Post to an incoming webhook, or with a bot token to a channel; returns the message ts (bot only)."""
-    body = slack_message(alert)
+    body = slack_message(alert) if isinstance(alert, Alert) else slack_digest(alert)
     try:
         if "webhook_url" in dest.options:
             hook = AsyncWebhookClient(_secret(dest, "webhook_url"), session=session, retry_handlers=[])
@@ -127,10 +127,21 @@ async def deliver_once(
     session: aiohttp.ClientSession,
     pacer: Pacer,
     thread: str | None = None,
+    digest: bool = False,
 ) -> list[str]:
     """One attempt at handing the alerts to a destination; returns what the destination called them
     (Slack message ts, with a bot token). DeliveryError says whether to try again."""
     refs: list[str] = []
+    if digest and dest.type in ("slack", "email"):
+        # A digest is one message however many alerts it gathers; webhooks get each alert, as always.
+        if dest.type == "slack":
+            await pacer.wait()
+            api_url = dest.options.get("api_url")
+            ts = await send_slack(dest, list(alerts), session, api_url=str(api_url) if api_url else None)
+            return [ts] if ts else []
+        o = dest.options
+        await send_email(dest, [email_digest(alerts, str(o["sender"]), list(o["to"]))])
+        return refs
     if dest.type == "slack":
         api_url = dest.options.get("api_url")
         for alert in alerts:

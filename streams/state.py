@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 if TYPE_CHECKING:
     import faust
 
@@ -20,6 +22,8 @@ CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, delivered_a
 CREATE TABLE IF NOT EXISTS outbox (
     delivery_id TEXT PRIMARY KEY, destination TEXT NOT NULL, record BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS throttles (key TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS held (digest TEXT NOT NULL, due REAL NOT NULL, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS story_bands (band TEXT PRIMARY KEY, story_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS story_signatures (story_id TEXT PRIMARY KEY, signature TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stories (
@@ -42,6 +46,11 @@ class Dedupe(Protocol):
     def record_delivered(self, delivery_id: str, delivered_at: str, ref: str | None = None) -> None: ...
     def delivery_ref(self, delivery_id: str) -> str | None: ...
     def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None: ...
+    def throttled_until(self, key: str) -> float | None: ...
+    def throttle(self, key: str, until: float) -> None: ...
+    def hold(self, digest: str, due: float, record: bytes) -> None: ...
+    def take_held(self, digest: str) -> list[bytes]: ...
+    def held_due(self) -> list[tuple[str, float]]: ...
     def story_candidates(self, bands: list[str]) -> list[str]: ...
     def story_signature(self, story_id: str) -> str | None: ...
     def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None: ...
@@ -143,6 +152,31 @@ class StateStore:
     def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None:
         """Kept until delivered: the embedded broker's deliveries topic does not outlive the process."""
         self._write("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?)", delivery_id, destination, record)
+
+    def throttled_until(self, key: str) -> float | None:
+        row = self._one("SELECT until FROM throttles WHERE key = ?", key)
+        return None if row is None else float(str(row[0]))
+
+    def throttle(self, key: str, until: float) -> None:
+        self._write("INSERT OR REPLACE INTO throttles VALUES (?, ?)", key, until)
+
+    def hold(self, digest: str, due: float, record: bytes) -> None:
+        self._write("INSERT INTO held VALUES (?, ?, ?)", digest, due, record)
+
+    def take_held(self, digest: str) -> list[bytes]:
+        """The records held for a digest, removed from the store (the digest is being sent)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM held WHERE digest = ? ORDER BY rowid", (digest,)
+            ).fetchall()
+            self._db.execute("DELETE FROM held WHERE digest = ?", (digest,))
+        return [bytes(r[0]) for r in rows]
+
+    def held_due(self) -> list[tuple[str, float]]:
+        """Each digest with held records, and when its window closes."""
+        with self._lock:
+            rows = self._db.execute("SELECT digest, MIN(due) FROM held GROUP BY digest").fetchall()
+        return [(str(r[0]), float(r[1])) for r in rows]
 
     def story_candidates(self, bands: list[str]) -> list[str]:
         found = [self._one("SELECT story_id FROM story_bands WHERE band = ?", b) for b in bands]
@@ -273,3 +307,32 @@ class TableState:
 
     def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None:
         self.stories[story_id] = " ".join([first_alert, *watches])
+
+    # Throttles and held digests live in the deliveries table, under prefixes: like deliveries, they are
+    # keyed by destination, and the deliveries topic is partitioned by destination.
+    def throttled_until(self, key: str) -> float | None:
+        value = self.deliveries.get("thr:" + key)
+        return None if value is None else float(value)
+
+    def throttle(self, key: str, until: float) -> None:
+        self.deliveries["thr:" + key] = repr(until)
+
+    def hold(self, digest: str, due: float, record: bytes) -> None:
+        held = orjson.loads(self.deliveries.get("held:" + digest) or '{"due": null, "records": []}')
+        held["due"] = held["due"] or due
+        held["records"].append(record.decode())
+        self.deliveries["held:" + digest] = orjson.dumps(held).decode()
+
+    def take_held(self, digest: str) -> list[bytes]:
+        value = self.deliveries.get("held:" + digest)
+        if not value:
+            return []
+        self.deliveries["held:" + digest] = ""
+        return [r.encode() for r in orjson.loads(value)["records"]]
+
+    def held_due(self) -> list[tuple[str, float]]:
+        out = []
+        for key, value in list(self.deliveries.items()):
+            if str(key).startswith("held:") and value:
+                out.append((str(key)[5:], float(orjson.loads(value)["due"])))
+        return out

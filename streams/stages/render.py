@@ -78,6 +78,52 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     }
 
 
+#: Block Kit allows 50 blocks a message; a digest shows this many alerts and counts the rest.
+DIGEST_MAX = 10
+
+
+def slack_digest(alerts: Sequence[Alert]) -> dict[str, Any]:
+    """One message for alerts held back by a throttle: a linked title and the watches of each."""
+    shown = alerts[:DIGEST_MAX]
+    lines = [
+        f"• {_slack_link(a.url, a.title)} ({slack_escape(one_line(a.source, 60))}): "
+        + slack_escape(", ".join(a.watches))
+        for a in shown
+    ]
+    if len(alerts) > len(shown):
+        lines.append(f"…and {len(alerts) - len(shown)} more")
+    header = f"*Digest: {len(alerts)} alert(s) held back by the throttle*"
+    return {
+        "text": f"wirewatch digest: {len(alerts)} alert(s)",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": header + "\n" + "\n".join(lines)}}],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def email_digest(alerts: Sequence[Alert], sender: str, recipients: Sequence[str]) -> EmailMessage:
+    """One email for the alerts a throttle held back."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    watches = sorted({w for a in alerts for w in a.watches})
+    msg["Subject"] = one_line(f"[wirewatch] digest: {len(alerts)} alert(s) on {', '.join(watches)}", 180)
+    msg.set_content(
+        "\n\n".join(
+            f"{one_line(a.title)}\n{a.url}\n{', '.join(a.watches)}: {one_line(a.snippet, 300)}"
+            for a in alerts
+        )
+    )
+    e = html.escape
+    items = "".join(
+        f'<li><a href="{e(a.url)}">{e(one_line(a.title))}</a> ({e(", ".join(a.watches))})<br>'
+        f"{e(one_line(a.snippet, 300))}</li>"
+        for a in alerts
+    )
+    msg.add_alternative(f"<ul>{items}</ul>", subtype="html")
+    return msg
+
+
 def email_message(alert: Alert, sender: str, recipients: Sequence[str]) -> EmailMessage:
     """A multipart text and HTML email; the subject cannot carry a header of its own."""
     msg = EmailMessage(policy=SMTP)

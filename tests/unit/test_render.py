@@ -107,3 +107,17 @@ def test_webhook_body_is_the_alert_record_signed_with_hmac() -> None:
     assert verify_signature(body, headers[SIGNATURE_HEADER], b"s3cret")
     assert not verify_signature(body + b" ", headers[SIGNATURE_HEADER], b"s3cret")
     assert not verify_signature(body, headers[SIGNATURE_HEADER], b"other")
+
+
+def test_digests_are_one_message_and_stay_inert() -> None:
+    from streams.stages.render import DIGEST_MAX, email_digest, slack_digest
+
+    alerts = [_alert(f"Report {i} <!here>") for i in range(DIGEST_MAX + 3)]
+    message = slack_digest(alerts)
+    text = "\n".join(_slack_texts(message))
+    assert "<!here>" not in text and "&lt;!here&gt;" in text
+    assert "…and 3 more" in text and f"{DIGEST_MAX + 3} alert(s)" in text
+    mail = message_from_bytes(email_digest(alerts, "a@b.c", ["d@e.f"]).as_bytes(), policy=default)
+    assert len(mail.get_all("Subject") or []) == 1 and "digest: 13 alert(s)" in str(mail["Subject"])
+    html_part = mail.get_body(preferencelist=("html",))
+    assert html_part is not None and html_part.get_content().count("<li>") == 13
