@@ -21,7 +21,7 @@ from streams.records import Alert, as_records
 from streams.replay import ReplayError, parse_when, replay
 from streams.routes import ConfigError, load_routing
 from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
-from streams.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
+from streams.settings import DEFAULT_MODEL, Settings, SettingsError, config_path, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
@@ -102,8 +102,8 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
         raise SettingsError(
             "'wirewatch worker' needs a broker: --broker kafka://HOST:PORT or WIREWATCH_BROKER"
         )
-    feeds = read_feed_list(args.feeds)
-    watches = load_watchlist(args.watchlist)
+    feeds = read_feed_list(_required_path(args, "feeds"))
+    watches = load_watchlist(_required_path(args, "watchlist"))
     routing = load_routing(getattr(args, "config", None), os.environ, {w.id for w in watches})
     result = await run_pipeline(
         settings,
@@ -116,6 +116,14 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
     )
     print(f"wirewatch: {_summary(result)}", file=sys.stderr)
     return 0
+
+
+def _required_path(args: argparse.Namespace, key: str) -> Path:
+    """--feeds / --watchlist, or the config file's `feeds:` / `watchlist:`."""
+    given: Path | None = getattr(args, key, None) or config_path(getattr(args, "config", None), key)
+    if given is None:
+        raise SettingsError(f"give --{key} or '{key}:' in the --config file")
+    return given
 
 
 async def _replay(args: argparse.Namespace) -> int:
@@ -197,8 +205,10 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("run", "poll feeds and raise alerts"), ("worker", "run the agents against a broker")):
         p = sub.add_parser(name, help=text)
         common(p)
-        p.add_argument("--feeds", type=Path, required=True, help="feed list: URLs one a line, or OPML")
-        p.add_argument("--watchlist", type=Path, required=True, help="watchlist YAML")
+        p.add_argument(
+            "--feeds", type=Path, help="feed list: URLs one a line, or OPML (or 'feeds:' in --config)"
+        )
+        p.add_argument("--watchlist", type=Path, help="watchlist YAML (or 'watchlist:' in --config)")
         p.add_argument("--broker", help="kafka://HOST:PORT; without it, an embedded broker is started")
         if name == "run":
             p.add_argument(

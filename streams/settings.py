@@ -82,6 +82,8 @@ class Settings:
 
 
 _ENV_PREFIX = "WIREWATCH_"
+#: What a wirewatch.yaml may hold at its top level.
+_TOP_LEVEL = ("broker", "feeds", "watchlist", "settings", "destinations", "routes")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "state": ("auto", "local", "kafka"),
     "idempotence": ("auto", "on", "off"),
@@ -123,9 +125,16 @@ def load_settings(
             doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise SettingsError(f"config {config}: {exc}") from exc
-        block = doc.get("settings", {}) if isinstance(doc, dict) else {}
+        if not isinstance(doc, dict):
+            raise SettingsError(f"config {config}: expected a mapping at the top")
+        for key in doc:
+            if key not in _TOP_LEVEL:
+                raise SettingsError(f"config {config}: unknown key {key!r} (known: {', '.join(_TOP_LEVEL)})")
+        block = doc.get("settings") or {}
         if not isinstance(block, dict):
             raise SettingsError(f"config {config}: 'settings' must be a mapping")
+        if "broker" in doc:
+            block = {**block, "broker": doc["broker"]}
         for key, raw in block.items():
             if key not in names:
                 raise SettingsError(f"config {config}: unknown setting 'settings.{key}'")
@@ -148,3 +157,20 @@ def load_settings(
     if settings.cpu_workers < 1:
         raise SettingsError("setting 'cpu_workers' must be at least 1")
     return settings
+
+
+def config_path(config: Path | None, key: str) -> Path | None:
+    """A file named by the config (`feeds:` or `watchlist:`), relative to the config's own directory."""
+    if config is None:
+        return None
+    try:
+        doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"config {config}: {exc}") from exc
+    raw = doc.get(key) if isinstance(doc, dict) else None
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise SettingsError(f"config {config}: '{key}' must be a file path")
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else config.parent / path

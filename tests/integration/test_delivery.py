@@ -80,6 +80,8 @@ async def test_run_once_delivers_each_alert_once_to_each_destination(
     config = tmp_path / "wirewatch.yaml"
     config.write_text(
         f"""
+feeds: feeds.txt
+watchlist: {demo_watchlist_path()}
 settings:
   retry_first_delay: 0.2
 destinations:
@@ -107,12 +109,8 @@ routes:
             "--once",
             "--format",
             "jsonl",
-            "--config",
+            "--config",  # it names the feeds and the watchlist too
             str(config),
-            "--feeds",
-            str(feeds),
-            "--watchlist",
-            str(demo_watchlist_path()),
             "--data-dir",
             str(tmp_path / "data"),
             env=env,

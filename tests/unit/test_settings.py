@@ -40,3 +40,19 @@ def test_choice_settings_refuse_unknown_values() -> None:
     assert s.state_backend(embedded_broker=True) == "local"
     assert s.state_backend(embedded_broker=False) == "kafka"
     assert s.replace(state="local").state_backend(embedded_broker=False) == "local"
+
+
+def test_one_config_file_names_broker_feeds_and_watchlist(tmp_path: Path) -> None:
+    from streams.settings import config_path
+
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(
+        "broker: kafka://k1:9092\nfeeds: feeds.txt\nwatchlist: /etc/ww/watchlist.yaml\nsettings: {partitions: 8}\n"
+    )
+    s = load_settings(config, env={})
+    assert s.broker == "kafka://k1:9092" and s.partitions == 8
+    assert config_path(config, "feeds") == tmp_path / "feeds.txt"  # relative to the config file
+    assert config_path(config, "watchlist") == Path("/etc/ww/watchlist.yaml")
+    config.write_text("brokers: kafka://k1:9092\n")
+    with pytest.raises(SettingsError, match="unknown key 'brokers'"):
+        load_settings(config, env={})
