@@ -5,23 +5,13 @@ from __future__ import annotations
 from streams.app import Runtime
 from streams.records import ArticleEntities
 from streams.routes import deliveries_for
-from streams.stages.alert import build_alert
+from streams.stages.alert import alert_for
 
 STAGE = "alerter"
 
 
 async def handle(rt: Runtime, art: ArticleEntities) -> str:
-    alert = build_alert(
-        url=art.url,
-        item_url=art.item_url,
-        title=art.title,
-        source=art.source,
-        published=art.published,
-        text=art.text,
-        matches=art.matches,
-        snippet_chars=rt.settings.snippet_chars,
-        story_id=art.story_id,
-    )
+    alert = alert_for(art, art.matches, rt.settings.snippet_chars)
     if alert is None:
         rt.progress.finish(art.item_url, "no watch named")
         return "no watch named"

@@ -19,7 +19,7 @@ from streams.records import Alert, ArticleEntities, CleanArticle, as_records, ut
 from streams.routes import Routing, deliveries_for
 from streams.senders import Pacer, deliver_once
 from streams.settings import Settings
-from streams.stages.alert import build_alert
+from streams.stages.alert import alert_for
 from streams.stages.deliver import DeliveryFailed, RetryPolicy, with_retries
 from streams.stages.match import VariantMatcher
 from streams.stages.ner import entities
@@ -111,17 +111,7 @@ async def replay(
                 pool, functools.partial(entities, article.text, settings.spacy_model)
             )
             matches = matcher.match(article.text, as_records(found))
-            alert = build_alert(
-                url=article.url,
-                item_url=article.item_url,
-                title=article.title,
-                source=article.source,
-                published=article.published,
-                text=article.text,
-                matches=matches,
-                snippet_chars=settings.snippet_chars,
-                story_id=article.story_id,
-            )
+            alert = alert_for(article, matches, settings.snippet_chars)
             if alert is None:
                 continue
             alerted += 1

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from streams.records import Alert, ArticleEntities, Delivery, WatchMatch, utcnow
+from streams.settings import read_config
 
 
 class ConfigError(ValueError):
@@ -182,13 +181,7 @@ def load_routing(config: Path | None, env: Mapping[str, str], known_watches: set
     if config is None:
         return Routing()
     try:
-        doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config {config}: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"config {config}: expected a mapping at the top")
-    try:
-        return parse_routing(doc, env, known_watches)
+        return parse_routing(read_config(config), env, known_watches)
     except ConfigError as exc:
         raise ConfigError(f"config {config}: {exc}") from exc
 

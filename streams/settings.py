@@ -121,12 +121,7 @@ def load_settings(
     values: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(Settings)}
     if config is not None:
-        try:
-            doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise SettingsError(f"config {config}: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise SettingsError(f"config {config}: expected a mapping at the top")
+        doc = read_config(config)
         for key in doc:
             if key not in _TOP_LEVEL:
                 raise SettingsError(f"config {config}: unknown key {key!r} (known: {', '.join(_TOP_LEVEL)})")
@@ -159,15 +154,22 @@ def load_settings(
     return settings
 
 
-def config_path(config: Path | None, key: str) -> Path | None:
-    """A file named by the config (`feeds:` or `watchlist:`), relative to the config's own directory."""
-    if config is None:
-        return None
+def read_config(config: Path) -> dict[str, Any]:
+    """The config file as a mapping; SettingsError when it cannot be read or is not one."""
     try:
         doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise SettingsError(f"config {config}: {exc}") from exc
-    raw = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise SettingsError(f"config {config}: expected a mapping at the top")
+    return doc
+
+
+def config_path(config: Path | None, key: str) -> Path | None:
+    """A file named by the config (`feeds:` or `watchlist:`), relative to the config's own directory."""
+    if config is None:
+        return None
+    raw = read_config(config).get(key)
     if raw is None:
         return None
     if not isinstance(raw, str):

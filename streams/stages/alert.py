@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Protocol
 
 from streams.records import Alert, WatchMatch, utcnow
 
@@ -75,4 +76,29 @@ def render_text(alert: Alert) -> str:
         f"  {alert.url}\n"
         f"  watches: {named}\n"
         f"  “{alert.snippet}”"
+    )
+
+
+class _Article(Protocol):
+    url: str
+    item_url: str
+    title: str
+    source: str
+    published: str | None
+    text: str
+    story_id: str
+
+
+def alert_for(article: _Article, matches: Sequence[WatchMatch], snippet_chars: int) -> Alert | None:
+    """build_alert for a clean or extracted article record."""
+    return build_alert(
+        url=article.url,
+        item_url=article.item_url,
+        title=article.title,
+        source=article.source,
+        published=article.published,
+        text=article.text,
+        matches=matches,
+        snippet_chars=snippet_chars,
+        story_id=article.story_id,
     )

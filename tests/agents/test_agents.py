@@ -13,7 +13,7 @@ from streams.records import ArticleEntities, CleanArticle, FeedItem, WatchMatch,
 from streams.settings import Settings
 from streams.stages.watchlist import Watch
 from streams.state import TableState
-from tests.factories import mention
+from tests.factories import loopback_http, mention
 
 WATCHES = [Watch("khalifa-haftar", "actor", "Khalifa Haftar"), Watch("sirte", "location", "Sirte")]
 TEXT = "Forces loyal to Khalifa Haftar regrouped east of Sirte on Monday, officials said. " * 3
@@ -232,51 +232,46 @@ async def test_throttle_holds_repeats_and_sends_them_as_a_digest(rt: Runtime) ->
         received.append((await request.json())["url"])
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    rt.routing = Routing(
-        {"partner": Destination("partner", "webhook", {"url": url, "secret": Secret("k", "K")})},
-        (Route("watch-desk", ("partner",), throttle_minutes=30),),
-    )
+    async with loopback_http({"/hook": hook}) as base:
+        url = base + "/hook"
+        rt.routing = Routing(
+            {"partner": Destination("partner", "webhook", {"url": url, "secret": Secret("k", "K")})},
+            (Route("watch-desk", ("partner",), throttle_minutes=30),),
+        )
 
-    def delivery(article: str, watch: str, name: str) -> Delivery:
-        alert = build_alert(
-            url=article, item_url=article, title="T", source="S", published=None, text=TEXT,
-            matches=[mention(TEXT, watch, name)], snippet_chars=40,
-        )  # fmt: skip
-        assert alert is not None
-        return Delivery(
-            delivery_id=f"{alert.alert_id}:partner", destination="partner", route="watch-desk",
-            alerts=[alert], queued_at=utcnow(),
-        )  # fmt: skip
+        def delivery(article: str, watch: str, name: str) -> Delivery:
+            alert = build_alert(
+                url=article, item_url=article, title="T", source="S", published=None, text=TEXT,
+                matches=[mention(TEXT, watch, name)], snippet_chars=40,
+            )  # fmt: skip
+            assert alert is not None
+            return Delivery(
+                delivery_id=f"{alert.alert_id}:partner", destination="partner", route="watch-desk",
+                alerts=[alert], queued_at=utcnow(),
+            )  # fmt: skip
 
-    try:
-        async with _agent(rt, "deliverer").test_context() as agent:
-            await agent.put(
-                delivery("https://a.example/1", "khalifa-haftar", "Khalifa Haftar"), key="partner"
-            )
-            await agent.put(
-                delivery("https://a.example/2", "khalifa-haftar", "Khalifa Haftar"), key="partner"
-            )
-            await agent.put(delivery("https://a.example/3", "sirte", "Sirte"), key="partner")
-            assert received == ["https://a.example/1", "https://a.example/3"]  # the repeat is held
-            # Half an hour later the window closes: the flush is queued, then handled like any delivery.
-            assert await flush_due(rt, time.time() + 31 * 60, set()) == 1
-            sent: Sent = rt.send  # type: ignore[assignment]
-            (flush,) = sent.on("wirewatch.deliveries")
-            await agent.put(flush, key="partner")
-            await agent.put(flush, key="partner")  # read again after a crash: not sent twice
-    finally:
-        await runner.cleanup()
-        await rt.close()
-    assert received == ["https://a.example/1", "https://a.example/3", "https://a.example/2"]
-    assert sorted(rt.progress.outcomes.values()) == [
-        "delivered",
-        "delivered",
-        "delivered",
-        "held for digest",
-    ]
+        try:
+            async with _agent(rt, "deliverer").test_context() as agent:
+                await agent.put(
+                    delivery("https://a.example/1", "khalifa-haftar", "Khalifa Haftar"), key="partner"
+                )
+                await agent.put(
+                    delivery("https://a.example/2", "khalifa-haftar", "Khalifa Haftar"), key="partner"
+                )
+                await agent.put(delivery("https://a.example/3", "sirte", "Sirte"), key="partner")
+                assert received == ["https://a.example/1", "https://a.example/3"]  # the repeat is held
+                # Half an hour later the window closes: the flush is queued, then handled like any delivery.
+                assert await flush_due(rt, time.time() + 31 * 60, set()) == 1
+                sent: Sent = rt.send  # type: ignore[assignment]
+                (flush,) = sent.on("wirewatch.deliveries")
+                await agent.put(flush, key="partner")
+                await agent.put(flush, key="partner")  # read again after a crash: not sent twice
+        finally:
+            await rt.close()
+        assert received == ["https://a.example/1", "https://a.example/3", "https://a.example/2"]
+        assert sorted(rt.progress.outcomes.values()) == [
+            "delivered",
+            "delivered",
+            "delivered",
+            "held for digest",
+        ]

@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from streams.broker import free_port
 from streams.site import SiteServer, demo_watchlist_path
 from streams.stages.render import SIGNATURE_HEADER, verify_signature
+from tests.factories import loopback_http
 from tests.integration.test_cli import spawn, wirewatch
 
 pytestmark = pytest.mark.integration
@@ -59,15 +60,9 @@ class Inbox:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/services/T1/B1/secret", rec.on_slack)
-    app.router.add_post("/hook", rec.on_hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield rec
-    await runner.cleanup()
+    async with loopback_http({"/services/T1/B1/secret": rec.on_slack, "/hook": rec.on_hook}) as base:
+        rec.url = base
+        yield rec
 
 
 async def test_run_once_delivers_each_alert_once_to_each_destination(
@@ -177,40 +172,35 @@ async def test_a_later_alert_of_a_story_is_a_slack_thread_reply(tmp_path: Path) 
     from tests.unit.test_stories import COPIES
 
     fake = FakeSlack()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    api = f"http://127.0.0.1:{runner.addresses[0][1]}/api/"
-    first = Page(
-        "haftar-pulls-back", "Haftar's forces pull back", "2020-06-04T10:00:00Z", "", tuple(COPIES[0])
-    )
-    site = SiteServer(Site("Wire Mirror", "Most read", [], [first]))
-    await site.start()
-    config = tmp_path / "wirewatch.yaml"
-    config.write_text(
-        "destinations:\n"
-        f'  ops: {{type: slack, token: "${{SLACK_BOT_TOKEN}}", channel: "#libya", api_url: "{api}"}}\n'
-        "routes:\n  - to: [ops]\n"
-    )
-    feeds = tmp_path / "feeds.txt"
-    feeds.write_text(site.feed_url + "\n")
-    args = ["run", "--once", "--config", str(config), "--feeds", str(feeds)]
-    args += ["--watchlist", str(demo_watchlist_path()), "--data-dir", str(tmp_path / "data")]
-    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test"}
-    try:
-        code, _, err = await wirewatch(*args, env=env)
-        assert code == 0, err
-        # The next day another outlet runs the story with a paragraph on Sirte: a new watch for it.
-        later = (*COPIES[1], "Fighting was also reported on the outskirts of Sirte, residents said.")
-        site.site.pages.append(replace(first, slug="haftar-pulls-back-update", body=later))
-        code, _, err = await wirewatch(*args, env=env)
-        assert code == 0, err
-    finally:
-        await site.stop()
-        await runner.cleanup()
-    (_, _, one), (_, _, two) = fake.posts
-    assert "thread_ts" not in one or not one["thread_ts"]
-    assert two["thread_ts"] == "1.000"  # the first message's ts, as the fake Slack answered it
-    assert two["channel"] == "#libya"
+    async with loopback_http({"/{tail:.*}": fake.handle}) as base:
+        api = base + "/api/"
+        first = Page(
+            "haftar-pulls-back", "Haftar's forces pull back", "2020-06-04T10:00:00Z", "", tuple(COPIES[0])
+        )
+        site = SiteServer(Site("Wire Mirror", "Most read", [], [first]))
+        await site.start()
+        config = tmp_path / "wirewatch.yaml"
+        config.write_text(
+            "destinations:\n"
+            f'  ops: {{type: slack, token: "${{SLACK_BOT_TOKEN}}", channel: "#libya", api_url: "{api}"}}\n'
+            "routes:\n  - to: [ops]\n"
+        )
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text(site.feed_url + "\n")
+        args = ["run", "--once", "--config", str(config), "--feeds", str(feeds)]
+        args += ["--watchlist", str(demo_watchlist_path()), "--data-dir", str(tmp_path / "data")]
+        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test"}
+        try:
+            code, _, err = await wirewatch(*args, env=env)
+            assert code == 0, err
+            # The next day another outlet runs the story with a paragraph on Sirte: a new watch for it.
+            later = (*COPIES[1], "Fighting was also reported on the outskirts of Sirte, residents said.")
+            site.site.pages.append(replace(first, slug="haftar-pulls-back-update", body=later))
+            code, _, err = await wirewatch(*args, env=env)
+            assert code == 0, err
+        finally:
+            await site.stop()
+        (_, _, one), (_, _, two) = fake.posts
+        assert "thread_ts" not in one or not one["thread_ts"]
+        assert two["thread_ts"] == "1.000"  # the first message's ts, as the fake Slack answered it
+        assert two["channel"] == "#libya"

@@ -17,6 +17,7 @@ from streams.stages.deliver import (
     retry_after_seconds,
     with_retries,
 )
+from tests.factories import loopback_http
 
 FAST = RetryPolicy(first_delay=0.05, max_delay=0.2, deadline=30.0)
 
@@ -27,7 +28,6 @@ class Destination:
     def __init__(self, script: list[tuple[int, dict[str, str]]]) -> None:
         self.script = list(script)
         self.received: list[tuple[float, bytes]] = []
-        self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append((time.monotonic(), await request.read()))
@@ -43,48 +43,30 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-async def _serve(dest: Destination) -> web.AppRunner:
-    app = web.Application()
-    app.router.add_post("/hook", dest.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    dest.url = f"http://127.0.0.1:{port}/hook"
-    return runner
-
-
 async def test_three_500s_then_200_delivers_once(session: aiohttp.ClientSession) -> None:
     dest = Destination([(500, {})] * 3)
-    runner = await _serve(dest)
-    try:
-        attempts = await with_retries(lambda: post(session, dest.url, b'{"a":1}', {}, 5.0), FAST)
-    finally:
-        await runner.cleanup()
+    async with loopback_http({"/hook": dest.handle}) as base:
+        url = base + "/hook"
+        attempts = await with_retries(lambda: post(session, url, b'{"a":1}', {}, 5.0), FAST)
     assert attempts == 4
     assert [body for _, body in dest.received] == [b'{"a":1}'] * 4  # one success: the fourth
 
 
 async def test_429_retry_after_delays_the_next_post(session: aiohttp.ClientSession) -> None:
     dest = Destination([(429, {"Retry-After": "2"})])
-    runner = await _serve(dest)
-    try:
-        await with_retries(lambda: post(session, dest.url, b"{}", {}, 5.0), FAST)
-    finally:
-        await runner.cleanup()
+    async with loopback_http({"/hook": dest.handle}) as base:
+        url = base + "/hook"
+        await with_retries(lambda: post(session, url, b"{}", {}, 5.0), FAST)
     (first, _), (second, _) = dest.received
     assert second - first >= 2.0
 
 
 async def test_a_4xx_refusal_is_not_retried(session: aiohttp.ClientSession) -> None:
     dest = Destination([(404, {})])
-    runner = await _serve(dest)
-    try:
+    async with loopback_http({"/hook": dest.handle}) as base:
+        url = base + "/hook"
         with pytest.raises(DeliveryFailed) as info:
-            await with_retries(lambda: post(session, dest.url, b"{}", {}, 5.0), FAST)
-    finally:
-        await runner.cleanup()
+            await with_retries(lambda: post(session, url, b"{}", {}, 5.0), FAST)
     assert info.value.attempts == 1 and info.value.reason_class == "refused"
 
 

@@ -8,7 +8,6 @@ from email.policy import default
 
 import orjson
 
-from streams.records import Alert, WatchMatch
 from streams.stages.render import (
     SIGNATURE_HEADER,
     email_message,
@@ -17,25 +16,7 @@ from streams.stages.render import (
     verify_signature,
     webhook_request,
 )
-
-
-def _alert(title: str, snippet: str = "Forces loyal to Khalifa Haftar regrouped.", url: str = "") -> Alert:
-    return Alert(
-        alert_id="a1",
-        url=url or "https://news.example/2020/06/haftar",
-        item_url="https://news.example/2020/06/haftar",
-        title=title,
-        source="Desert Wire",
-        published="2020-06-08T09:40:00Z",
-        watches=["khalifa-haftar"],
-        matches=[
-            WatchMatch(
-                watch="khalifa-haftar", kind="actor", text="Hifter", start=0, end=6, how="variant", score=0.9
-            )
-        ],
-        snippet=snippet,
-        created_at="2020-06-08T09:41:00Z",
-    )
+from tests.factories import make_alert
 
 
 def _slack_texts(message: dict[str, object]) -> list[str]:
@@ -58,7 +39,7 @@ def _slack_texts(message: dict[str, object]) -> list[str]:
 
 def test_slack_mentions_and_links_from_a_headline_mention_nobody() -> None:
     title = "Haftar <!channel> <!here> <@U123> read <https://evil.example|Reuters> & more"
-    message = slack_message(_alert(title, snippet="<!everyone> see <http://x.example|BBC>"))
+    message = slack_message(make_alert(title, snippet="<!everyone> see <http://x.example|BBC>"))
     texts = _slack_texts(message)
     joined = "\n".join(texts)
     for hostile in ("<!channel>", "<!here>", "<@U123>", "<https://evil.example|Reuters>", "<!everyone>"):
@@ -74,14 +55,14 @@ def test_slack_mentions_and_links_from_a_headline_mention_nobody() -> None:
 
 
 def test_slack_link_cannot_be_relabelled_by_its_url() -> None:
-    message = slack_message(_alert("Report", url="https://news.example/a|Reuters>x"))
+    message = slack_message(make_alert("Report", url="https://news.example/a|Reuters>x"))
     (link,) = re.findall(r"<([^<>]*)>", _slack_texts(message)[1])
     assert link.startswith("https://news.example/a%7CReuters&gt;x|")
 
 
 def test_email_subject_with_crlf_yields_one_subject_and_no_bcc() -> None:
     msg = email_message(
-        _alert("Ceasefire talks\r\nBcc: victim@example.org\r\n\r\n<b>hi</b>"),
+        make_alert("Ceasefire talks\r\nBcc: victim@example.org\r\n\r\n<b>hi</b>"),
         "ww@example.org",
         ["desk@example.org"],
     )
@@ -101,7 +82,7 @@ def test_one_line_removes_every_kind_of_line_break() -> None:
 
 
 def test_webhook_body_is_the_alert_record_signed_with_hmac() -> None:
-    alert = _alert("Report")
+    alert = make_alert("Report")
     body, headers = webhook_request(alert, b"s3cret")
     assert orjson.loads(body) == alert.to_json()
     assert verify_signature(body, headers[SIGNATURE_HEADER], b"s3cret")
@@ -112,7 +93,7 @@ def test_webhook_body_is_the_alert_record_signed_with_hmac() -> None:
 def test_digests_are_one_message_and_stay_inert() -> None:
     from streams.stages.render import DIGEST_MAX, email_digest, slack_digest
 
-    alerts = [_alert(f"Report {i} <!here>") for i in range(DIGEST_MAX + 3)]
+    alerts = [make_alert(f"Report {i} <!here>") for i in range(DIGEST_MAX + 3)]
     message = slack_digest(alerts)
     text = "\n".join(_slack_texts(message))
     assert "<!here>" not in text and "&lt;!here&gt;" in text

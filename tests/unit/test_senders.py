@@ -17,27 +17,18 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from streams.broker import free_port
-from streams.records import Alert, WatchMatch
 from streams.routes import Destination, Secret
 from streams.senders import Pacer, email_for, send_email, send_slack, send_webhook
 from streams.stages.deliver import DeliveryError
 from streams.stages.render import SIGNATURE_HEADER, verify_signature
+from tests.factories import loopback_http, make_alert
 
-ALERT = Alert(
-    alert_id="a1",
-    url="https://news.example/haftar",
-    item_url="https://news.example/haftar",
+ALERT = make_alert(
     title="Haftar's forces regroup <!channel>",
-    source="Desert Wire",
-    published="2020-06-08T09:40:00Z",
-    watches=["khalifa-haftar"],
-    matches=[
-        WatchMatch(
-            watch="khalifa-haftar", kind="actor", text="Haftar", start=0, end=6, how="exact", score=1.0
-        )
-    ],
     snippet="Forces loyal to Haftar regrouped.",
-    created_at="2020-06-08T09:41:00Z",
+    url="https://news.example/haftar",
+    surface="Haftar",
+    how="exact",
 )
 
 
@@ -62,14 +53,8 @@ class FakeSlack:
 @pytest.fixture
 async def slack() -> AsyncIterator[tuple[FakeSlack, str]]:
     fake = FakeSlack()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with loopback_http({"/{tail:.*}": fake.handle}) as base:
+        yield fake, base
 
 
 class Inbox:
@@ -168,18 +153,11 @@ async def test_webhook_posts_the_signed_alert() -> None:
         received.append((await request.read(), request.headers[SIGNATURE_HEADER]))
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    dest = Destination("partner", "webhook", {"url": url, "secret": Secret("k3y", "HOOK_SECRET")})
-    try:
-        async with aiohttp.ClientSession() as session:
-            await send_webhook(dest, ALERT, session)
-    finally:
-        await runner.cleanup()
+    async with loopback_http({"/hook": hook}) as base, aiohttp.ClientSession() as session:
+        dest = Destination(
+            "partner", "webhook", {"url": base + "/hook", "secret": Secret("k3y", "HOOK_SECRET")}
+        )
+        await send_webhook(dest, ALERT, session)
     ((body, signature),) = received
     assert orjson.loads(body)["alert_id"] == "a1"
     assert verify_signature(body, signature, b"k3y")
