@@ -79,9 +79,11 @@ async def test_feed_to_alerts(any_broker: str, unique_settings: Settings, demo_s
         f"{base}/live/libya.html": ("cleaner", "ExtractionFailed"),
         f"{base}/status.xml": ("poller", "bad_feed"),
     }
-    # Keys: items and articles by canonical URL, alerts by alert id.
-    for key, value in topics["wirewatch.articles.clean"]:
-        assert key == value["url"]
+    # Keys: items by canonical URL, articles from the deduper on by story, alerts by alert id.
+    for name in ("wirewatch.articles.clean", "wirewatch.articles.entities"):
+        for key, value in topics[name]:
+            assert key == value["story_id"] != ""
+    assert len({v["story_id"] for _, v in topics["wirewatch.articles.clean"]}) == 4  # four different stories
     entities = topics["wirewatch.articles.entities"]
     for _, value in entities:
         text = str(value["text"])
