@@ -6,8 +6,6 @@ import asyncio
 import functools
 import importlib.util
 import logging
-import multiprocessing
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -27,7 +25,7 @@ from streams import cpuproc
 from streams.broker import TopicSpec
 from streams.records import Alert, DeadLetter, WireRecord, utcnow
 from streams.routes import Routing
-from streams.senders import Pacer
+from streams.senders import Pacer, delivery_policy
 from streams.settings import Settings
 from streams.stages.deliver import RetryPolicy
 from streams.stages.fetch import Limits
@@ -88,16 +86,6 @@ class Progress:
         return True
 
 
-def _spawn_pool(settings: Settings) -> ProcessPoolExecutor:
-    # Spawned, not forked: the parent runs an event loop and Kafka client threads that must not be copied.
-    return ProcessPoolExecutor(
-        max_workers=settings.cpu_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=cpuproc.init,
-        initargs=(os.getpid(), settings.spacy_model),
-    )
-
-
 @dataclass
 class Runtime:
     """Everything agents share: the app, its topics, state, HTTP session, CPU pool and progress."""
@@ -133,10 +121,7 @@ class Runtime:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        s = self.settings
-        return RetryPolicy(
-            first_delay=s.retry_first_delay, max_delay=s.retry_max_delay, deadline=s.delivery_deadline
-        )
+        return delivery_policy(self.settings)
 
     @property
     def cpu_concurrency(self) -> int:
@@ -167,7 +152,7 @@ class Runtime:
 
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = _spawn_pool(self.settings)
+            self._pool = cpuproc.spawn_pool(self.settings.cpu_workers, self.settings.spacy_model)
         return self._pool
 
     async def warm_up(self) -> None:

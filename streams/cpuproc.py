@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1
 
@@ -43,3 +45,14 @@ def init(parent: int, model: str) -> None:
     from streams.stages.ner import warm  # here, so the broker module can use this one without spaCy
 
     warm(model)
+
+
+def spawn_pool(workers: int, model: str) -> ProcessPoolExecutor:
+    """The pool that runs trafilatura and spaCy, each process with the model loaded before any work."""
+    # Spawned, not forked: the parent runs an event loop and Kafka client threads that must not be copied.
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init,
+        initargs=(os.getpid(), model),
+    )

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import multiprocessing
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 import aiohttp
@@ -15,12 +12,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams import cpuproc
-from streams.records import Alert, ArticleEntities, CleanArticle, as_records, utcnow
+from streams.records import Alert, CleanArticle, as_records
 from streams.routes import Routing, deliveries_for
-from streams.senders import Pacer, deliver_once
+from streams.senders import Pacer, deliver_once, delivery_policy
 from streams.settings import Settings
 from streams.stages.alert import alert_for
-from streams.stages.deliver import DeliveryFailed, RetryPolicy, with_retries
+from streams.stages.deliver import DeliveryFailed, with_retries
 from streams.stages.match import VariantMatcher
 from streams.stages.ner import entities
 from streams.stages.watchlist import Watch
@@ -93,12 +90,7 @@ async def replay(
             "replay reads the topics a broker has kept: give --broker (the embedded one forgets)"
         )
     matcher = VariantMatcher(watches)
-    pool = ProcessPoolExecutor(
-        max_workers=settings.cpu_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=cpuproc.init,
-        initargs=(os.getpid(), settings.spacy_model),
-    )
+    pool = cpuproc.spawn_pool(settings.cpu_workers, settings.spacy_model)
     loop = asyncio.get_running_loop()
     seen = alerted = 0
     session = aiohttp.ClientSession() if routing and routing.routes else None
@@ -134,19 +126,8 @@ async def _deliver(
     pacers: dict[str, Pacer],
 ) -> None:
     """Hand a replayed alert to its routes' destinations directly (the live topics stay untouched)."""
-    art = ArticleEntities(
-        **{k: getattr(article, k) for k in ("url", "item_url", "feed_url", "source", "title", "published")},
-        language=article.language,
-        text=article.text,
-        model=settings.spacy_model,
-        entities=[],
-        matches=alert.matches,
-        extracted_at=utcnow(),
-    )
-    policy = RetryPolicy(
-        settings.retry_first_delay, settings.retry_max_delay, deadline=settings.delivery_deadline
-    )
-    for delivery in deliveries_for(routing, art, alert):
+    policy = delivery_policy(settings)
+    for delivery in deliveries_for(routing, article, alert):
         dest = routing.destinations[delivery.destination]
         pacer = pacers.setdefault(dest.name, Pacer(1.0))
         try:

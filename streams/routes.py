@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from streams.records import Alert, ArticleEntities, Delivery, WatchMatch, utcnow
+from streams.records import Alert, Delivery, WatchMatch, utcnow
 from streams.settings import read_config
 
 
@@ -219,13 +219,17 @@ def route_applies(
     return False
 
 
-def deliveries_for(
-    routing: Routing, art: ArticleEntities, alert: Alert, reply_to: str = ""
-) -> list[Delivery]:
-    """One delivery per destination that a route applying to the article names (each once)."""
+class _Routable(Protocol):
+    text: str
+    language: str | None
+    source: str
+
+
+def deliveries_for(routing: Routing, article: _Routable, alert: Alert, reply_to: str = "") -> list[Delivery]:
+    """One delivery per destination that a route applying to the article and its alert names (each once)."""
     out: dict[str, Delivery] = {}
     for route in routing.routes:
-        if not route_applies(route, art.matches, art.text, art.language, art.source):
+        if not route_applies(route, alert.matches, article.text, article.language, article.source):
             continue
         for dest in route.to:
             out.setdefault(

@@ -15,10 +15,19 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from streams.records import Alert
 from streams.routes import Destination, Secret
-from streams.stages.deliver import DeliveryError, post, retry_after_seconds
+from streams.settings import Settings
+from streams.stages.deliver import DeliveryError, RetryPolicy, post, retry_after_seconds
 from streams.stages.render import email_digest, email_message, slack_digest, slack_message, webhook_request
 
 SLACK_API = "https://slack.com/api/"
+
+
+def delivery_policy(settings: Settings) -> RetryPolicy:
+    """How deliveries are retried, from the retry_* and delivery_deadline settings."""
+    s = settings
+    return RetryPolicy(
+        first_delay=s.retry_first_delay, max_delay=s.retry_max_delay, deadline=s.delivery_deadline
+    )
 
 
 class Pacer:
