@@ -216,6 +216,7 @@ ARTICLES_TABLE = "articles"
 ALERTS_TABLE = "alerts"
 DELIVERIES_TABLE = "deliveries"
 STORIES_TABLE = "stories"
+THROTTLES_TABLE = "throttles"
 
 
 class TableState:
@@ -225,8 +226,8 @@ class TableState:
     Each table is read and written only while handling a record of the partition that owns the key: the
     fetcher by item URL, the deduper on its single partition, the alerter by story (articles are keyed by
     story from the deduper on, and an article's URL, hence its alert id, belongs to one story), the
-    deliverer by destination (delivery ids name it). That is what makes a table
-    lookup authoritative across workers.
+    deliverer by destination (delivery ids name it). That is what makes a table lookup authoritative
+    across workers.
     """
 
     def __init__(self, app: faust.App, partitions: int, dedupe_partitions: int) -> None:
@@ -240,9 +241,11 @@ class TableState:
         self.alerts = table(ALERTS_TABLE, partitions, "alert id -> article URL")
         self.deliveries = table(DELIVERIES_TABLE, partitions, "delivery id -> when it was delivered")
         self.stories = table(STORIES_TABLE, partitions, "story id -> first alert id and watches named")
+        # Apart from the deliveries, which grow with every alert: the digest timer scans this one.
+        self.throttles = table(THROTTLES_TABLE, partitions, "thr:/held: -> window end / held deliveries")
 
     def tables(self) -> list[Any]:
-        return [self.fetched, self.articles, self.alerts, self.deliveries, self.stories]
+        return [self.fetched, self.articles, self.alerts, self.deliveries, self.stories, self.throttles]
 
     def item_fetched(self, url: str) -> bool:
         return url in self.fetched
@@ -308,31 +311,31 @@ class TableState:
     def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None:
         self.stories[story_id] = " ".join([first_alert, *watches])
 
-    # Throttles and held digests live in the deliveries table, under prefixes: like deliveries, they are
-    # keyed by destination, and the deliveries topic is partitioned by destination.
+    # Throttles and held digests, like deliveries, are written while handling a record of the deliveries
+    # topic, which is partitioned by destination.
     def throttled_until(self, key: str) -> float | None:
-        value = self.deliveries.get("thr:" + key)
+        value = self.throttles.get("thr:" + key)
         return None if value is None else float(value)
 
     def throttle(self, key: str, until: float) -> None:
-        self.deliveries["thr:" + key] = repr(until)
+        self.throttles["thr:" + key] = repr(until)
 
     def hold(self, digest: str, due: float, record: bytes) -> None:
-        held = orjson.loads(self.deliveries.get("held:" + digest) or '{"due": null, "records": []}')
+        held = orjson.loads(self.throttles.get("held:" + digest) or '{"due": null, "records": []}')
         held["due"] = held["due"] or due
         held["records"].append(record.decode())
-        self.deliveries["held:" + digest] = orjson.dumps(held).decode()
+        self.throttles["held:" + digest] = orjson.dumps(held).decode()
 
     def take_held(self, digest: str) -> list[bytes]:
-        value = self.deliveries.get("held:" + digest)
+        value = self.throttles.get("held:" + digest)
         if not value:
             return []
-        self.deliveries["held:" + digest] = ""
+        self.throttles["held:" + digest] = ""
         return [r.encode() for r in orjson.loads(value)["records"]]
 
     def held_due(self) -> list[tuple[str, float]]:
         out = []
-        for key, value in list(self.deliveries.items()):
+        for key, value in list(self.throttles.items()):
             if str(key).startswith("held:") and value:
                 out.append((str(key)[5:], float(orjson.loads(value)["due"])))
         return out
