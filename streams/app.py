@@ -110,7 +110,6 @@ class Runtime:
     failure: BaseException | None = None
     failed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    tables: TableState | None = None
     _pacers: dict[str, Pacer] = field(default_factory=dict)
 
     def pacer(self, destination: str) -> Pacer:
@@ -133,7 +132,7 @@ class Runtime:
         """Every topic this process reads or writes, table changelogs included, to create before start."""
         s = self.settings
         specs = [TopicSpec(s.topic_prefix + n, partitions_of(n, s.partitions)) for n in RECORD_TYPES]
-        for table in self.tables.tables() if self.tables else []:
+        for table in self.dedupe.tables() if isinstance(self.dedupe, TableState) else []:
             specs.append(TopicSpec(table.changelog_topic.get_topic_name(), table.partitions, compacted=True))
         return specs
 
@@ -459,7 +458,6 @@ def build_runtime(
         topics=topics,
         state=state,
         dedupe=tables or state,
-        tables=tables,
         routing=routing or Routing(),
         watches=watches,
         matcher=VariantMatcher(watches),
