@@ -16,7 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from streams.records import Alert
 from streams.routes import Destination, Secret
 from streams.settings import Settings
-from streams.stages.deliver import DeliveryError, RetryPolicy, post, retry_after_seconds
+from streams.stages.deliver import DeliveryError, RetryPolicy, http_failure, post
 from streams.stages.render import email_digest, email_message, slack_digest, slack_message, webhook_request
 
 SLACK_API = "https://slack.com/api/"
@@ -51,15 +51,6 @@ def _secret(dest: Destination, key: str) -> str:
     return value.reveal() if isinstance(value, Secret) else str(value)
 
 
-def _http_failure(status: int, retry_after: str | None, what: str) -> DeliveryError:
-    if status == 429 or status >= 500:
-        kind = "rate_limited" if status == 429 else "http_error"
-        return DeliveryError(
-            kind, f"{what}: HTTP {status}", retry=True, retry_after=retry_after_seconds(retry_after)
-        )
-    return DeliveryError("refused", f"{what}: HTTP {status}", retry=False)
-
-
 async def send_slack(
     dest: Destination,
     alert: Alert | Sequence[Alert],
@@ -75,15 +66,17 @@ async def send_slack(
             hook = AsyncWebhookClient(_secret(dest, "webhook_url"), session=session, retry_handlers=[])
             resp = await hook.send_dict(body)
             if resp.status_code != 200:
-                raise _http_failure(
-                    resp.status_code, resp.headers.get("Retry-After"), f"slack webhook {dest.name}"
+                raise http_failure(
+                    resp.status_code,
+                    resp.headers.get("Retry-After"),
+                    f"slack webhook {dest.name}: HTTP {resp.status_code}",
                 )
             return None
         client = AsyncWebClient(
             token=_secret(dest, "token"),
             session=session,
             retry_handlers=[],
-            base_url=api_url or SLACK_API,
+            base_url=api_url or str(dest.options.get("api_url") or SLACK_API),
         )
         result = await client.chat_postMessage(
             channel=str(dest.options["channel"]), thread_ts=thread_ts, **body
@@ -92,7 +85,9 @@ async def send_slack(
         return str(ts) if ts else None
     except SlackApiError as exc:
         resp = exc.response
-        raise _http_failure(resp.status_code, resp.headers.get("Retry-After"), f"slack {dest.name}") from exc
+        raise http_failure(
+            resp.status_code, resp.headers.get("Retry-After"), f"slack {dest.name}: HTTP {resp.status_code}"
+        ) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DeliveryError("unreachable", f"slack {dest.name}: {type(exc).__name__}", retry=True) from exc
 
@@ -145,19 +140,15 @@ async def deliver_once(
         # A digest is one message however many alerts it gathers; webhooks get each alert, as always.
         if dest.type == "slack":
             await pacer.wait()
-            api_url = dest.options.get("api_url")
-            ts = await send_slack(dest, list(alerts), session, api_url=str(api_url) if api_url else None)
+            ts = await send_slack(dest, list(alerts), session)
             return [ts] if ts else []
         o = dest.options
         await send_email(dest, [email_digest(alerts, str(o["sender"]), list(o["to"]))])
         return refs
     if dest.type == "slack":
-        api_url = dest.options.get("api_url")
         for alert in alerts:
             await pacer.wait()
-            ts = await send_slack(
-                dest, alert, session, api_url=str(api_url) if api_url else None, thread_ts=thread
-            )
+            ts = await send_slack(dest, alert, session, thread_ts=thread)
             refs.extend([ts] if ts else [])
     elif dest.type == "email":
         await send_email(dest, [email_for(dest, alert) for alert in alerts])

@@ -64,6 +64,14 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when - (time.time() if now is None else now))
 
 
+def http_failure(status: int, retry_after: str | None, message: str) -> DeliveryError:
+    """A non-2xx answer: 429 and 5xx may pass (honouring Retry-After); any other refusal will not."""
+    if status == 429 or status >= 500:
+        kind = "rate_limited" if status == 429 else "http_error"
+        return DeliveryError(kind, message, retry=True, retry_after=retry_after_seconds(retry_after))
+    return DeliveryError("refused", message, retry=False)
+
+
 async def post(
     session: aiohttp.ClientSession, url: str, body: bytes, headers: Mapping[str, str], timeout: float
 ) -> None:
@@ -80,11 +88,7 @@ async def post(
                 await resp.read()
                 return
             text = (await resp.text(errors="replace"))[:200]
-            if resp.status == 429 or resp.status >= 500:
-                retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
-                kind = "rate_limited" if resp.status == 429 else "http_error"
-                raise DeliveryError(kind, f"HTTP {resp.status}: {text}", retry=True, retry_after=retry_after)
-            raise DeliveryError("refused", f"HTTP {resp.status}: {text}", retry=False)
+            raise http_failure(resp.status, resp.headers.get("Retry-After"), f"HTTP {resp.status}: {text}")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DeliveryError("unreachable", f"{type(exc).__name__}: {exc}", retry=True) from exc
 
