@@ -26,13 +26,7 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
         return "story already alerted"
     # A later alert of a story is posted, where the destination can, as a reply to the story's first.
     deliveries = deliveries_for(rt.routing, art, alert, reply_to=story[0] if story else "")
-    # Expected before the alert is out, so `run --once` cannot see the item done and deliveries pending.
-    for delivery in deliveries:
-        rt.progress.expect(delivery.delivery_id)
-        rt.dedupe.queue_delivery(delivery.delivery_id, delivery.destination, delivery.dumps())
-    await rt.send(rt.topics.alerts, alert.alert_id, alert)
-    for delivery in deliveries:
-        await rt.send(rt.topics.deliveries, delivery.destination, delivery)
+    await rt.publish_alert(alert, deliveries)
     rt.dedupe.record_alert(alert.alert_id, alert.url, alert.created_at)
     if art.story_id:
         first = story[0] if story else alert.alert_id

@@ -11,7 +11,15 @@ STAGE = "cleaner"
 
 async def clean_article(rt: Runtime, raw: RawArticle) -> CleanArticle:
     """Clean one raw page in a CPU process (ExtractionFailed when it holds no article)."""
-    cleaned = await rt.run_cpu(clean_html, raw.html, raw.url, raw.title)
+    cleaned = await rt.run_cpu(
+        rt.settings.extract_timeout,
+        f"extraction of {raw.url}",
+        "extraction_failed",
+        clean_html,
+        raw.html,
+        raw.url,
+        raw.title,
+    )
     return CleanArticle(
         url=cleaned.canonical_url,
         item_url=raw.item_url,

@@ -11,7 +11,14 @@ STAGE = "extractor"
 
 async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
     """Entities from a CPU process, then the (cheap) watchlist matcher on this one."""
-    found = await rt.run_cpu(entities, article.text, rt.settings.spacy_model)
+    found = await rt.run_cpu(
+        rt.settings.ner_timeout,
+        f"entity recognition of {article.url}",
+        "ner_failed",
+        entities,
+        article.text,
+        rt.settings.spacy_model,
+    )
     ents = as_records(found)
     # spaCy's labels decide the borderline spellings the matcher is unsure of.
     matches = rt.matcher.match(article.text, ents)

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from streams.app import Runtime
 from streams.records import FeedItem, RawArticle, utcnow
-from streams.stages.fetch import decode_html, fetch
+from streams.stages.fetch import FetchError, Response, decode_html
+
+# A host that answers 429 or 503 with a Retry-After up to this long is waited for, once.
+MAX_RETRY_AFTER = 60.0
 
 STAGE = "fetcher"
 
 
+async def download_page(rt: Runtime, url: str) -> Response:
+    """The page, waiting out one short Retry-After (the host gate holds the host until then)."""
+    limits = rt.limits(rt.settings.max_page_bytes)
+    headers = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}
+    try:
+        return await rt.web().get(url, limits, headers)
+    except FetchError as exc:
+        if exc.reason_class != "rate_limited" or (exc.retry_after or 0.0) > MAX_RETRY_AFTER:
+            raise
+    return await rt.web().get(url, limits, headers)
+
+
 async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
     """Download and decode the page of one feed item (FetchError on any refusal)."""
-    limits = rt.limits(rt.settings.max_page_bytes)
-    resp = await fetch(rt.http(), item.url, limits, {"Accept": "text/html,*/*;q=0.5"})
+    robots = rt.robots()
+    if robots is not None:
+        await robots.check(item.url)
+    resp = await download_page(rt, item.url)
     return RawArticle(
         url=resp.url,
         item_url=item.url,

@@ -3,37 +3,70 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from datetime import datetime
 
 from streams.app import Runtime
-from streams.records import FeedItem, utcnow
+from streams.cpuproc import WorkFailed
+from streams.records import FeedHealthRecord, FeedItem, utcnow
+from streams.routes import health_deliveries
+from streams.stages.alert import health_alert
 from streams.stages.feeds import BadFeed, parse_feed
-from streams.stages.fetch import FetchError, fetch
+from streams.stages.fetch import FetchError, check_feed_type
+from streams.stages.health import FeedHealth, change, failed, succeeded
+
+log = logging.getLogger("wirewatch")
 
 STAGE = "poller"
 
 
-async def poll_feed(rt: Runtime, feed_url: str) -> int:
-    """Poll one feed; publish its unseen items; return how many were published."""
+async def poll_feed(rt: Runtime, feed_url: str, schedule: Schedule | None = None) -> int:
+    """Poll one feed; publish its unseen items and its health; return how many items were published."""
+    now = time.time()
+    health = rt.state.feed_health(feed_url)
+    try:
+        published, source, new_times = await _read_feed(rt, feed_url, now)
+    except (FetchError, BadFeed, WorkFailed) as exc:
+        reason_class = getattr(exc, "reason_class", "bad_feed")
+        await rt.dead_letter(STAGE, feed_url, reason_class, str(exc))
+        health = failed(health, now, reason_class, str(exc))
+        if schedule is not None:
+            schedule.failed(feed_url, time.monotonic(), getattr(exc, "retry_after", None))
+        published = 0
+    else:
+        health = succeeded(health, now, source, new_times)
+        if schedule is not None:
+            schedule.succeeded(feed_url)
+    await _publish_health(rt, health, now)
+    return published
+
+
+async def _read_feed(rt: Runtime, feed_url: str, now: float) -> tuple[int, str, list[float]]:
+    """(items published, feed title, when each new item appeared); raises on any failure."""
     etag, modified = rt.state.validators(feed_url)
     headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
     if etag:
         headers["If-None-Match"] = etag
     if modified:
         headers["If-Modified-Since"] = modified
-    try:
-        resp = await fetch(rt.http(), feed_url, rt.limits(rt.settings.max_feed_bytes), headers)
-        if resp.status == 304:
-            return 0
-        feed = parse_feed(resp.body, feed_url)
-    except (FetchError, BadFeed) as exc:
-        reason_class = exc.reason_class if isinstance(exc, FetchError) else "bad_feed"
-        await rt.dead_letter(STAGE, feed_url, reason_class, str(exc))
-        return 0
+    resp = await rt.web().get(feed_url, rt.limits(rt.settings.max_feed_bytes), headers)
+    if resp.status == 304:
+        return 0, "", []
+    check_feed_type(resp)
+    # In a CPU process with a deadline: feedparser's regexes can be made to backtrack for minutes.
+    feed = await rt.run_cpu(
+        rt.settings.feed_parse_timeout,
+        f"parsing the feed {feed_url}",
+        "bad_feed",
+        parse_feed,
+        resp.body,
+        feed_url,
+    )
     for title in feed.rejected:
         await rt.dead_letter(STAGE, feed_url, "bad_item", f"feed entry without an http(s) link: {title!r}")
     fresh = set(rt.state.unseen([item.url for item in feed.items]))
-    published = 0
+    new_times: list[float] = []
     for item in feed.items:
         if item.url not in fresh:
             continue
@@ -53,17 +86,40 @@ async def poll_feed(rt: Runtime, feed_url: str) -> int:
         await rt.send(rt.topics.feed_items, item.url, record)
         # Marked seen only once the broker has the item: a crash in between re-sends, never loses.
         rt.state.mark_seen(item.url, feed_url, seen_at)
-        published += 1
+        new_times.append(_epoch(item.published) or now)
     rt.state.set_validators(feed_url, resp.etag, resp.last_modified)
-    return published
+    return len(new_times), feed.title, new_times
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
+
+
+async def _publish_health(rt: Runtime, health: FeedHealth, now: float) -> None:
+    s = rt.settings
+    health, health_change = change(health, now, s.feed_failures_alert, s.feed_silence_factor)
+    rt.state.set_feed_health(health)
+    await rt.send(rt.topics.feeds_health, health.feed_url, FeedHealthRecord(**health.as_json()))
+    if health_change is not None:
+        log.warning("feed health: %s: %s", health_change.title, health_change.message)
+        alert = health_alert(health.feed_url, health.source, health_change, now)
+        await rt.publish_alert(alert, health_deliveries(rt.routing, alert))
 
 
 class Schedule:
-    """When each feed is next due; each feed keeps its own interval."""
+    """When each feed is next due: its interval after a success, doubling per failure up to a cap, and
+    never before a Retry-After the feed's server asked for."""
 
-    def __init__(self, feeds: list[str], interval: float) -> None:
+    def __init__(self, feeds: list[str], interval: float, backoff_max: float = 6 * 3600.0) -> None:
         self.interval = interval
+        self.backoff_max = max(backoff_max, interval)
         self.due = dict.fromkeys(feeds, 0.0)
+        self.failures = dict.fromkeys(feeds, 0)
 
     def take_due(self, now: float) -> list[str]:
         ready = [f for f, at in self.due.items() if at <= now]
@@ -71,9 +127,17 @@ class Schedule:
             self.due[feed] = now + self.interval
         return ready
 
+    def succeeded(self, feed: str) -> None:
+        self.failures[feed] = 0
+
+    def failed(self, feed: str, now: float, retry_after: float | None = None) -> None:
+        self.failures[feed] = failures = self.failures.get(feed, 0) + 1
+        delay = min(self.interval * 2.0 ** min(failures, 30), self.backoff_max)
+        self.due[feed] = now + max(delay, retry_after or 0.0)
+
 
 def attach(rt: Runtime) -> None:
-    schedule = Schedule(rt.feeds, rt.settings.poll_interval)
+    schedule = Schedule(rt.feeds, rt.settings.poll_interval, rt.settings.feed_backoff_max)
     polled_once: set[str] = set()
     busy = asyncio.Lock()
 
@@ -86,7 +150,7 @@ def attach(rt: Runtime) -> None:
             due = schedule.take_due(time.monotonic())
             if rt.once:
                 due = [f for f in due if f not in polled_once]
-            await asyncio.gather(*(poll_feed(rt, feed) for feed in due))
+            await asyncio.gather(*(poll_feed(rt, feed, schedule) for feed in due))
             polled_once.update(due)
             if len(polled_once) >= len(rt.feeds):
                 rt.progress.polling_done.set()

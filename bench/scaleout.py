@@ -88,6 +88,9 @@ async def run(workers: int, pages: list[Page], broker: str, work: Path) -> tuple
         "WIREWATCH_TOPIC_PREFIX": f"b{tag}.",
         "WIREWATCH_POLL_INTERVAL": "1",
         "WIREWATCH_PARTITIONS": "4",
+        # The bench site is on loopback: allowed explicitly, and fetched without a politeness delay.
+        "WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8",
+        "WIREWATCH_HOST_DELAY": "0",
     }
     procs = []
     for k in range(workers):

@@ -8,8 +8,6 @@ import importlib.util
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,17 +21,19 @@ from faust.types import StreamT, TopicT
 
 from streams import cpuproc
 from streams.broker import TopicSpec
-from streams.records import Alert, DeadLetter, WireRecord, utcnow
+from streams.records import Alert, DeadLetter, Delivery, WireRecord, utcnow
 from streams.routes import Routing
 from streams.senders import Pacer, delivery_policy
 from streams.settings import Settings
 from streams.stages.deliver import RetryPolicy
-from streams.stages.fetch import Limits
+from streams.stages.fetch import HostGate, Limits, SafeClient
 from streams.stages.match import Matcher, VariantMatcher
 from streams.stages.ner import warm
+from streams.stages.netguard import AddressPolicy, parse_allowed
+from streams.stages.robots import Robots
 from streams.stages.watchlist import Watch
 from streams.state import Dedupe, StateStore, TableState
-from streams.topics import RECORD_TYPES, Topics, declare_topics, partitions_of
+from streams.topics import COMPACTED, RECORD_TYPES, Topics, declare_topics, partitions_of
 
 log = logging.getLogger("wirewatch")
 P = ParamSpec("P")
@@ -104,8 +104,10 @@ class Runtime:
     routing: Routing = field(default_factory=Routing)
     progress: Progress = field(default_factory=Progress)
     alert_sinks: list[AlertSink] = field(default_factory=list)
+    _web: SafeClient | None = None
     _http: aiohttp.ClientSession | None = None
-    _pool: ProcessPoolExecutor | None = None
+    _robots: Robots | None = None
+    _slots: cpuproc.Slots | None = None
     #: Set when an agent dies of an error its own guard could not turn into a dead letter.
     failure: BaseException | None = None
     failed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -131,13 +133,26 @@ class Runtime:
     def topic_specs(self) -> list[TopicSpec]:
         """Every topic this process reads or writes, table changelogs included, to create before start."""
         s = self.settings
-        specs = [TopicSpec(s.topic_prefix + n, partitions_of(n, s.partitions)) for n in RECORD_TYPES]
+        specs = [
+            TopicSpec(s.topic_prefix + n, partitions_of(n, s.partitions), compacted=n in COMPACTED)
+            for n in RECORD_TYPES
+        ]
         for table in self.dedupe.tables() if isinstance(self.dedupe, TableState) else []:
             specs.append(TopicSpec(table.changelog_topic.get_topic_name(), table.partitions, compacted=True))
         return specs
 
     # --- shared resources -------------------------------------------------------------------------
+    def web(self) -> SafeClient:
+        """The guarded client every download of a feed, page or robots.txt goes through."""
+        if self._web is None:
+            s = self.settings
+            gate = HostGate(concurrency=s.host_concurrency, delay=s.host_delay)
+            policy = AddressPolicy(parse_allowed(s.allow_networks))
+            self._web = SafeClient(policy, gate, s.user_agent)
+        return self._web
+
     def http(self) -> aiohttp.ClientSession:
+        """The session for Slack and webhooks: destinations the operator configured, not feeds' links."""
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(
                 headers={"User-Agent": self.settings.user_agent},
@@ -145,43 +160,42 @@ class Runtime:
             )
         return self._http
 
+    def robots(self) -> Robots | None:
+        """robots.txt rules for article pages, or None when the robots setting is off."""
+        if not self.settings.robots:
+            return None
+        if self._robots is None:
+            self._robots = Robots(self.web(), _robots_agent(self.settings.user_agent), self.limits(0))
+        return self._robots
+
     def limits(self, max_bytes: int) -> Limits:
         s = self.settings
         return Limits(s.connect_timeout, s.read_timeout, s.total_timeout, max_bytes)
 
-    def pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = cpuproc.spawn_pool(self.settings.cpu_workers, self.settings.spacy_model)
-        return self._pool
+    @property
+    def slots(self) -> cpuproc.Slots:
+        if self._slots is None:
+            self._slots = cpuproc.Slots(self.settings.cpu_workers, self.settings.spacy_model)
+        return self._slots
 
     async def warm_up(self) -> None:
         """Start the CPU processes and load the model in each before any record arrives."""
-        loop = asyncio.get_running_loop()
-        pool = self.pool()
-        await asyncio.gather(
-            *(
-                loop.run_in_executor(pool, warm, self.settings.spacy_model)
-                for _ in range(self.settings.cpu_workers)
-            )
-        )
+        await self.slots.warm(warm)
 
-    async def run_cpu(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run fn in a CPU process, away from the event loop; a dead pool is replaced, not fatal."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.pool(), functools.partial(fn, *args, **kwargs))
-        except BrokenProcessPool:
-            broken, self._pool = self._pool, None
-            if broken is not None:
-                broken.shutdown(wait=False, cancel_futures=True)
-            raise
+    async def run_cpu(
+        self, limit: float, what: str, crash_class: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """fn in a CPU process, away from the event loop; WorkFailed past `limit` seconds or on a crash."""
+        return await self.slots.run_within(limit, what, crash_class, functools.partial(fn, *args, **kwargs))
 
     async def close(self) -> None:
+        if self._web is not None:
+            await self._web.close()
         if self._http is not None:
             await self._http.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._slots is not None:
+            self._slots.shutdown()
+            self._slots = None
         self.state.close()
 
     # --- what agents call -------------------------------------------------------------------------
@@ -189,6 +203,16 @@ class Runtime:
         """Publish and wait for the broker's acknowledgement before the caller records anything."""
         fut = await topic.send(key=key, value=value)
         await fut
+
+    async def publish_alert(self, alert: Alert, deliveries: list[Delivery]) -> None:
+        """The alert on the alerts topic and one delivery per destination, queued in the outbox first."""
+        # Expected before the alert is out, so `run --once` cannot see the item done and deliveries pending.
+        for delivery in deliveries:
+            self.progress.expect(delivery.delivery_id)
+            self.dedupe.queue_delivery(delivery.delivery_id, delivery.destination, delivery.dumps())
+        await self.send(self.topics.alerts, alert.alert_id, alert)
+        for delivery in deliveries:
+            await self.send(self.topics.deliveries, delivery.destination, delivery)
 
     async def dead_letter(
         self, stage: str, key: str, error_class: str, reason: str, item_url: str | None = None
@@ -252,6 +276,11 @@ class Runtime:
             reason = str(exc) or type(exc).__name__
             error_class = getattr(exc, "reason_class", None) or type(exc).__name__
             await self.dead_letter(stage, key, str(error_class), reason, item_url)
+
+
+def _robots_agent(user_agent: str) -> str:
+    """The product token robots.txt rules name: "wirewatch" of "wirewatch/0.1 (+https://...)"."""
+    return user_agent.split("/", 1)[0].split()[0] if user_agent.strip() else "*"
 
 
 _OWN_AGENTS = "wirewatch_agents"

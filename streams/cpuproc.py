@@ -1,15 +1,24 @@
-"""Child processes: the CPU pool's start-up, and ending with the parent (no Faust, no spaCy at import)."""
+"""Child processes: CPU slots with deadlines, and ending with the parent (no Faust, no spaCy at import)."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+log = logging.getLogger("wirewatch")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -48,7 +57,7 @@ def init(parent: int, model: str) -> None:
 
 
 def spawn_pool(workers: int, model: str) -> ProcessPoolExecutor:
-    """The pool that runs trafilatura and spaCy, each process with the model loaded before any work."""
+    """Processes that run trafilatura and spaCy, each with the model loaded before any work."""
     # Spawned, not forked: the parent runs an event loop and Kafka client threads that must not be copied.
     return ProcessPoolExecutor(
         max_workers=workers,
@@ -56,3 +65,80 @@ def spawn_pool(workers: int, model: str) -> ProcessPoolExecutor:
         initializer=init,
         initargs=(os.getpid(), model),
     )
+
+
+class WorkFailed(Exception):
+    """Work on a CPU slot that ran past its deadline or took its process down; reason_class says which."""
+
+    def __init__(self, reason_class: str, message: str) -> None:
+        super().__init__(message)
+        self.reason_class = reason_class
+
+
+class Slots:
+    """CPU processes that each run one task at a time, so a task's deadline counts only its own run.
+
+    A task past its deadline (a crafted page that keeps lxml busy, a feed whose regexes backtrack) cannot
+    be interrupted inside C code, so its process is killed and replaced; the other slots go on untouched.
+    """
+
+    def __init__(self, size: int, model: str) -> None:
+        self.size = size
+        self.model = model
+        self._executors: list[ProcessPoolExecutor | None] = [None] * size
+        self._free: asyncio.Queue[int] | None = None
+
+    def _queue(self) -> asyncio.Queue[int]:
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for i in range(self.size):
+                self._free.put_nowait(i)
+        return self._free
+
+    def _executor(self, slot: int) -> ProcessPoolExecutor:
+        executor = self._executors[slot]
+        if executor is None:
+            executor = self._executors[slot] = spawn_pool(1, self.model)
+        return executor
+
+    def _replace(self, slot: int) -> None:
+        executor, self._executors[slot] = self._executors[slot], None
+        if executor is None:
+            return
+        processes: dict[int, Any] = getattr(executor, "_processes", None) or {}
+        for process in list(processes.values()):
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run_within(
+        self, deadline: float | None, what: str, crash_class: str, call: Callable[[], T]
+    ) -> T:
+        """call() on a free slot; WorkFailed('timeout') past deadline seconds of its own run."""
+        free = self._queue()
+        slot = await free.get()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._executor(slot), call)
+            try:
+                return await asyncio.wait_for(future, deadline)
+            except TimeoutError:
+                log.warning("%s ran past %.0f s: its CPU process is replaced", what, deadline)
+                self._replace(slot)
+                raise WorkFailed("timeout", f"{what} ran past its limit of {deadline:g} s") from None
+            except BrokenProcessPool:
+                self._replace(slot)
+                raise WorkFailed(crash_class, f"{what} took its CPU process down") from None
+        finally:
+            free.put_nowait(slot)
+
+    async def warm(self, fn: Callable[[str], str]) -> None:
+        """Start every slot's process and run fn(model) there before any record arrives."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._executor(i), fn, self.model) for i in range(self.size))
+        )
+
+    def shutdown(self) -> None:
+        for slot, executor in enumerate(self._executors):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+                self._executors[slot] = None

@@ -145,6 +145,9 @@ class Alert(WireRecord):
     snippet: str
     created_at: str
     story_id: str = ""
+    #: "article" for reporting that names watches; "feed_failing", "feed_silent" or "feed_recovered" for
+    #: a feed health alert, whose url is the feed's and whose watches and matches are empty.
+    kind: str = "article"
 
 
 class Delivery(WireRecord):
@@ -168,3 +171,20 @@ class DeadLetter(WireRecord):
     reason: str
     item_url: str | None
     failed_at: str
+
+
+class FeedHealthRecord(WireRecord):
+    """One feed's health after a poll, keyed by the feed URL (a compacted topic: the latest per feed)."""
+
+    feed_url: str
+    source: str
+    polls: int
+    last_success: str | None
+    last_error: str | None
+    last_error_class: str | None
+    last_error_at: str | None
+    consecutive_failures: int
+    items_seen: int
+    last_item_at: str | None
+    median_interval_seconds: float | None
+    alerted: str | None

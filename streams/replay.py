@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -22,6 +22,8 @@ from streams.stages.match import VariantMatcher
 from streams.stages.ner import entities
 from streams.stages.watchlist import Watch
 from streams.topics import ARTICLES_CLEAN
+
+log = logging.getLogger("wirewatch")
 
 AlertOut = Callable[[Alert], Awaitable[None]]
 
@@ -90,8 +92,7 @@ async def replay(
             "replay reads the topics a broker has kept: give --broker (the embedded one forgets)"
         )
     matcher = VariantMatcher(watches)
-    pool = cpuproc.spawn_pool(settings.cpu_workers, settings.spacy_model)
-    loop = asyncio.get_running_loop()
+    slots = cpuproc.Slots(settings.cpu_workers, settings.spacy_model)
     seen = alerted = 0
     session = aiohttp.ClientSession() if routing and routing.routes else None
     pacers: dict[str, Pacer] = {}
@@ -99,9 +100,16 @@ async def replay(
         topic = settings.topic_prefix + ARTICLES_CLEAN
         async for article in retained_articles(settings.broker, topic, since, until):
             seen += 1
-            found = await loop.run_in_executor(
-                pool, functools.partial(entities, article.text, settings.spacy_model)
-            )
+            try:
+                found = await slots.run_within(
+                    settings.ner_timeout,
+                    f"entity recognition of {article.url}",
+                    "ner_failed",
+                    functools.partial(entities, article.text, settings.spacy_model),
+                )
+            except cpuproc.WorkFailed as exc:
+                log.warning("replay skips %s: %s", article.url, exc)
+                continue
             matches = matcher.match(article.text, as_records(found))
             alert = alert_for(article, matches, settings.snippet_chars)
             if alert is None:
@@ -111,7 +119,7 @@ async def replay(
             if session is not None and routing is not None:
                 await _deliver(settings, routing, article, alert, session, pacers)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        slots.shutdown()
         if session is not None:
             await session.close()
     return seen, alerted

@@ -64,6 +64,8 @@ class Route:
     languages: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
     throttle_minutes: float | None = None
+    # Whether this route's destinations also receive feed health alerts (a feed failing or gone silent).
+    feed_health: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,17 @@ def _route(i: int, raw: Any, destinations: Mapping[str, Destination], known_watc
     where = f"routes[{i}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    allowed = {"name", "to", "watches", "match", "near", "languages", "sources", "throttle_minutes"}
+    allowed = {
+        "name",
+        "to",
+        "watches",
+        "match",
+        "near",
+        "languages",
+        "sources",
+        "throttle_minutes",
+        "feed_health",
+    }
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(allowed))})")
@@ -151,6 +163,9 @@ def _route(i: int, raw: Any, destinations: Mapping[str, Destination], known_watc
     throttle = raw.get("throttle_minutes")
     if throttle is not None and (not isinstance(throttle, int | float) or throttle <= 0):
         raise ConfigError(f"{where}.throttle_minutes: expected a positive number of minutes")
+    feed_health = raw.get("feed_health", False)
+    if not isinstance(feed_health, bool):
+        raise ConfigError(f"{where}.feed_health: expected true or false")
     return Route(
         name=str(raw.get("name", f"route-{i}")),
         to=tuple(to),
@@ -160,6 +175,7 @@ def _route(i: int, raw: Any, destinations: Mapping[str, Destination], known_watc
         languages=frozenset(_str_list(f"{where}.languages", raw.get("languages", []))),
         sources=frozenset(_str_list(f"{where}.sources", raw.get("sources", []))),
         throttle_minutes=float(throttle) if throttle is not None else None,
+        feed_health=feed_health,
     )
 
 
@@ -232,15 +248,26 @@ def deliveries_for(routing: Routing, article: _Routable, alert: Alert, reply_to:
         if not route_applies(route, alert.matches, article.text, article.language, article.source):
             continue
         for dest in route.to:
-            out.setdefault(
-                dest,
-                Delivery(
-                    delivery_id=f"{alert.alert_id}:{dest}",
-                    destination=dest,
-                    route=route.name,
-                    alerts=[alert],
-                    queued_at=utcnow(),
-                    reply_to=reply_to,
-                ),
-            )
+            out.setdefault(dest, _delivery(alert, dest, route.name, reply_to))
+    return list(out.values())
+
+
+def _delivery(alert: Alert, dest: str, route: str, reply_to: str) -> Delivery:
+    return Delivery(
+        delivery_id=f"{alert.alert_id}:{dest}",
+        destination=dest,
+        route=route,
+        alerts=[alert],
+        queued_at=utcnow(),
+        reply_to=reply_to,
+    )
+
+
+def health_deliveries(routing: Routing, alert: Alert) -> list[Delivery]:
+    """A feed health alert goes to the destinations of every route that asks for feed health."""
+    out: dict[str, Delivery] = {}
+    for route in routing.routes:
+        if route.feed_health:
+            for dest in route.to:
+                out.setdefault(dest, _delivery(alert, dest, route.name, ""))
     return list(out.values())

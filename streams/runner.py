@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import signal
 import sys
@@ -35,6 +36,16 @@ class RunResult:
 
     outcomes: dict[str, str] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
+
+
+def log_tasks() -> None:
+    """Log where every task of this process is waiting: what an operator asks of a worker that seems stuck."""
+    out = io.StringIO()
+    tasks = asyncio.all_tasks()
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        print(f"--- {task.get_name()}: {task.get_coro()!r}", file=out)
+        task.print_stack(limit=12, file=out)
+    log.warning("SIGUSR1: %d task(s)\n%s", len(tasks), out.getvalue())
 
 
 async def run_pipeline(
@@ -103,6 +114,8 @@ async def run_pipeline(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGUSR1, log_tasks)
         ends = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]
         waiter = asyncio.ensure_future(runtime.progress.wait_idle(once_timeout)) if once else None
         await asyncio.wait([*ends, *([waiter] if waiter else [])], return_when=asyncio.FIRST_COMPLETED)

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from streams.stages.netguard import parse_allowed
+
 
 class SettingsError(ValueError):
     """A setting that cannot be used, with the key that names it."""
@@ -48,6 +50,24 @@ class Settings:
     max_page_bytes: int = 5_000_000
     max_feed_bytes: int = 5_000_000
     user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
+    # Networks fetched although not public (loopback, private, link-local ...): none unless listed, so a
+    # feed cannot point wirewatch at the network it runs in. The demo and tests list 127.0.0.0/8 here.
+    allow_networks: tuple[str, ...] = ()
+    # Politeness per host: requests at once, and seconds between the starts of two requests.
+    host_concurrency: int = 2
+    host_delay: float = 1.0
+    # Consult each site's robots.txt before fetching an article page.
+    robots: bool = True
+    # Wall-clock limits on work in the CPU processes; past them the process is replaced.
+    extract_timeout: float = 20.0
+    feed_parse_timeout: float = 10.0
+    ner_timeout: float = 120.0
+    # A failing feed is polled again after poll_interval doubled per failure, up to this many seconds.
+    feed_backoff_max: float = 6 * 3600.0
+    # Feed health alerts: after this many failed polls in a row, or when a feed has published nothing
+    # for feed_silence_factor times its median interval between items (0 turns either off).
+    feed_failures_alert: int = 5
+    feed_silence_factor: float = 4.0
     snippet_chars: int = 160
     # Short timeouts so a single local worker joins its group in seconds, not the 30-60 s defaults.
     rebalance_timeout: float = 5.0
@@ -103,6 +123,9 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
             return int(raw)
         if isinstance(target, float):
             return float(raw)
+        if isinstance(target, tuple):
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
         if isinstance(target, Path):
             return Path(str(raw)).expanduser()
         return str(raw)
@@ -149,8 +172,13 @@ def load_settings(
             )
     if settings.fetch_concurrency < 1:
         raise SettingsError("setting 'fetch_concurrency' must be at least 1")
-    if settings.cpu_workers < 1:
-        raise SettingsError("setting 'cpu_workers' must be at least 1")
+    for key in ("cpu_workers", "host_concurrency"):
+        if getattr(settings, key) < 1:
+            raise SettingsError(f"setting {key!r} must be at least 1")
+    try:
+        parse_allowed(settings.allow_networks)
+    except ValueError as exc:
+        raise SettingsError(f"setting 'allow_networks': {exc}") from exc
     return settings
 
 

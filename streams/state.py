@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
+
+from streams.stages.health import FeedHealth
 
 if TYPE_CHECKING:
     import faust
@@ -30,6 +33,7 @@ CREATE TABLE IF NOT EXISTS stories (
     story_id TEXT PRIMARY KEY, first_alert TEXT NOT NULL, watches TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, url TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feed_health (feed_url TEXT PRIMARY KEY, record BLOB NOT NULL);
 """
 
 
@@ -57,6 +61,12 @@ class Dedupe(Protocol):
     def story(self, story_id: str) -> tuple[str, list[str]] | None: ...
     def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None: ...
     def pending_deliveries(self) -> list[tuple[str, str, bytes]]: ...
+
+
+def _health_from(blob: object) -> FeedHealth:
+    data = orjson.loads(blob if isinstance(blob, bytes) else str(blob))
+    data["item_times"] = tuple(data.get("item_times") or ())
+    return FeedHealth(**data)
 
 
 def _why_duplicate(canonical_url: str, earlier_url: str) -> str:
@@ -112,6 +122,19 @@ class StateStore:
 
     def set_validators(self, feed_url: str, etag: str | None, last_modified: str | None) -> None:
         self._write("INSERT OR REPLACE INTO feed_validators VALUES (?, ?, ?)", feed_url, etag, last_modified)
+
+    def feed_health(self, feed_url: str) -> FeedHealth:
+        row = self._one("SELECT record FROM feed_health WHERE feed_url = ?", feed_url)
+        return _health_from(row[0]) if row else FeedHealth(feed_url)
+
+    def set_feed_health(self, health: FeedHealth) -> None:
+        record = orjson.dumps(dataclasses.asdict(health))
+        self._write("INSERT OR REPLACE INTO feed_health VALUES (?, ?)", health.feed_url, record)
+
+    def all_feed_health(self) -> list[FeedHealth]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM feed_health ORDER BY feed_url").fetchall()
+        return [_health_from(row[0]) for row in rows]
 
     def item_fetched(self, url: str) -> bool:
         return self._one("SELECT 1 FROM fetched_items WHERE url = ?", url) is not None

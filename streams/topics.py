@@ -14,6 +14,7 @@ from streams.records import (
     CleanArticle,
     DeadLetter,
     Delivery,
+    FeedHealthRecord,
     FeedItem,
     RawArticle,
     WireRecord,
@@ -27,6 +28,7 @@ ARTICLES_ENTITIES: Final = "wirewatch.articles.entities"
 ALERTS: Final = "wirewatch.alerts"
 DELIVERIES: Final = "wirewatch.deliveries"
 DEADLETTER: Final = "wirewatch.deadletter"
+FEEDS_HEALTH: Final = "wirewatch.feeds.health"
 
 #: Topic name -> record type; the schema of each lives at schemas/<topic name>.json.
 RECORD_TYPES: Final[dict[str, type[WireRecord]]] = {
@@ -38,6 +40,7 @@ RECORD_TYPES: Final[dict[str, type[WireRecord]]] = {
     ALERTS: Alert,
     DELIVERIES: Delivery,
     DEADLETTER: DeadLetter,
+    FEEDS_HEALTH: FeedHealthRecord,
 }
 
 
@@ -45,6 +48,10 @@ RECORD_TYPES: Final[dict[str, type[WireRecord]]] = {
 #: feed under any URL, and only a single point of decision can tell it is one. The work done there is a
 #: table lookup per article; the CPU-heavy stages on either side keep all their partitions.
 SINGLE_PARTITION: Final = frozenset({ARTICLES_DEDUPE})
+
+
+#: Topics that keep only the latest record per key.
+COMPACTED: Final = frozenset({FEEDS_HEALTH})
 
 
 def partitions_of(name: str, partitions: int) -> int:
@@ -64,6 +71,7 @@ class Topics:
     alerts: TopicT
     deliveries: TopicT
     deadletter: TopicT
+    feeds_health: TopicT
 
     def all(self) -> list[TopicT]:
         return [
@@ -75,6 +83,7 @@ class Topics:
             self.alerts,
             self.deliveries,
             self.deadletter,
+            self.feeds_health,
         ]
 
 
@@ -101,4 +110,5 @@ def declare_topics(app: faust.App, prefix: str, partitions: int, replicas: int) 
         alerts=topic(ALERTS),
         deliveries=topic(DELIVERIES),
         deadletter=topic(DEADLETTER),
+        feeds_health=topic(FEEDS_HEALTH),
     )

@@ -18,6 +18,10 @@ from streams.site import SiteServer, load_site
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_NEEDS = "the Apache Kafka tests need Java 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)"
+#: Every test site is served on loopback, which wirewatch refuses to fetch unless told otherwise; the
+#: politeness delay would only slow a test down. Set for the processes the tests start, too.
+LOOPBACK = {"WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8,::1/128", "WIREWATCH_HOST_DELAY": "0"}
+os.environ.update(LOOPBACK)
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +85,8 @@ def unique_settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         partitions=2,
         poll_interval=3600.0,
+        allow_networks=("127.0.0.0/8",),
+        host_delay=0.0,
     )
 
 

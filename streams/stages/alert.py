@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 from streams.records import Alert, WatchMatch, utcnow
+
+if TYPE_CHECKING:
+    from streams.stages.health import HealthChange
 
 
 def alert_id(canonical_url: str) -> str:
@@ -61,8 +65,32 @@ def build_alert(
     )
 
 
+def health_alert(feed_url: str, source: str, change: HealthChange, now: float) -> Alert:
+    """A feed health alert: one id per feed, kind and moment, so a re-sent one is recognised."""
+    at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+    return Alert(
+        alert_id=hashlib.sha256(
+            f"wirewatch-health\x00{feed_url}\x00{change.kind}\x00{at}".encode()
+        ).hexdigest()[:32],
+        url=feed_url,
+        item_url=feed_url,
+        title=change.title,
+        source=source or feed_url,
+        published=None,
+        watches=[],
+        matches=[],
+        snippet=change.message,
+        created_at=at,
+        kind=change.kind,
+    )
+
+
 def render_text(alert: Alert) -> str:
     """A few readable lines for a terminal."""
+    if alert.kind != "article":
+        return (
+            f"FEED {alert.kind.upper()} · {alert.source}\n  {alert.title}\n  {alert.url}\n  {alert.snippet}"
+        )
     forms: dict[str, list[str]] = {}
     for m in alert.matches:
         seen = forms.setdefault(m.watch, [])

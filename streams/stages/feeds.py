@@ -95,6 +95,7 @@ def _iso(parsed: Any) -> str | None:
 
 
 _TAG = re.compile(r"<[^>]*>")
+_ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 
 
 def _text(value: Any) -> str:
@@ -102,8 +103,31 @@ def _text(value: Any) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", str(value or ""))).split())
 
 
+def _wide_as_utf8(data: bytes) -> bytes:
+    """A UTF-16 or UTF-32 document re-encoded as UTF-8 (feedparser reads those too), else nothing."""
+    head = data[:4]
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if head.startswith(bom):
+            return data.decode(codec, errors="replace").encode("utf-8")
+    if b"\x00" in head:
+        for codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+            text = data.decode(codec, errors="replace")
+            if text.lstrip("\ufeff").startswith("<"):
+                return text.encode("utf-8")
+    return b""
+
+
 def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
     """Parse RSS or Atom bytes; raise BadFeed when the document is not a feed at all."""
+    if _ENTITY_DECLARATION.search(data) or _ENTITY_DECLARATION.search(_wide_as_utf8(data)):
+        # Nothing in RSS or Atom needs its own entities; declaring them is how expansion bombs and
+        # external-entity reads start, so such a feed is refused before any parser sees it.
+        raise BadFeed("the feed declares XML entities (<!ENTITY>), which wirewatch refuses to expand")
     parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False)
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []

@@ -1,21 +1,39 @@
-"""Bounded HTTP downloads of feeds and pages: timeouts, a size cap, http(s) only."""
+"""Guarded HTTP downloads of feeds and pages: public addresses only, bounded in time, bytes and redirects."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import dataclass
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 import aiohttp
+from yarl import URL
 
-from streams.stages.urls import is_web_url
+from streams.stages.deliver import retry_after_seconds
+from streams.stages.netguard import AddressPolicy, BlockedAddress, GuardedResolver, Lookup, literal_address
+from streams.stages.netguard import system_lookup as _system_lookup
+
+MAX_REDIRECTS = 5
+_REDIRECTS = {301, 302, 303, 307, 308}
+# A 429 or 503 without Retry-After still keeps wirewatch off the host for this long.
+DEFAULT_HOLD = 30.0
 
 
 class FetchError(Exception):
     """A download that failed, with the reason class published on the dead-letter topic."""
 
-    def __init__(self, reason_class: str, message: str) -> None:
+    def __init__(
+        self, reason_class: str, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.reason_class = reason_class
+        self.retry_after = retry_after
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -24,7 +42,9 @@ class Limits:
 
     connect_timeout: float
     read_timeout: float
+    # The whole download, redirects included, however slowly the bytes trickle in.
     total_timeout: float
+    # Both on the wire and after decompression: a small gzip body may expand a thousandfold.
     max_bytes: int
 
 
@@ -41,52 +61,203 @@ class Response:
     last_modified: str | None
 
 
-async def fetch(
-    session: aiohttp.ClientSession,
-    url: str,
-    limits: Limits,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """GET url within the limits; 304 is returned as is, other non-2xx statuses raise FetchError."""
-    if not is_web_url(url):
-        raise FetchError("bad_url", f"only http and https URLs are fetched, not {url!r}")
-    timeout = aiohttp.ClientTimeout(
-        total=limits.total_timeout, sock_connect=limits.connect_timeout, sock_read=limits.read_timeout
-    )
-    try:
-        async with session.get(url, headers=headers, timeout=timeout, max_redirects=5) as resp:
-            if resp.status != 304 and not 200 <= resp.status < 300:
-                raise FetchError("http_error", f"HTTP {resp.status} {resp.reason or ''} for {url}".strip())
-            declared = resp.content_length
-            if declared is not None and declared > limits.max_bytes:
+@dataclass
+class HostGate:
+    """Per-host politeness: at most `concurrency` requests at once, starts `delay` seconds apart, and
+    nothing before a host's Retry-After has passed."""
+
+    concurrency: int = 2
+    delay: float = 1.0
+    # A wait longer than this fails at once (rate_limited) instead of holding a fetcher slot.
+    max_wait: float = 120.0
+    clock: Callable[[], float] = time.monotonic
+    _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _next: dict[str, float] = field(default_factory=dict)
+
+    def hold(self, host: str, seconds: float) -> None:
+        """No request to host for the next `seconds` (a 429 or 503 asked for it)."""
+        self._next[host] = max(self._next.get(host, 0.0), self.clock() + seconds)
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        semaphore = self._slots.setdefault(host, asyncio.Semaphore(self.concurrency))
+        async with semaphore:
+            now = self.clock()
+            start = max(now, self._next.get(host, 0.0))
+            if start - now > self.max_wait:
                 raise FetchError(
-                    "too_large", f"{url} declares {declared} bytes, over the cap of {limits.max_bytes}"
+                    "rate_limited",
+                    f"{host} asked for no requests for another {start - now:.0f} s",
+                    start - now,
                 )
-            body = bytearray()
-            # aiohttp decodes gzip and deflate as it reads, so the cap applies to decoded bytes.
-            async for chunk in resp.content.iter_chunked(65536):
-                body.extend(chunk)
-                if len(body) > limits.max_bytes:
-                    raise FetchError("too_large", f"{url} is over the cap of {limits.max_bytes} bytes")
-            return Response(
-                url=str(resp.url),
-                status=resp.status,
-                content_type=(resp.content_type or "").lower(),
-                charset=resp.charset,
-                body=bytes(body),
-                etag=resp.headers.get("ETag"),
-                last_modified=resp.headers.get("Last-Modified"),
+            self._next[host] = start + self.delay
+            if start > now:
+                await asyncio.sleep(start - now)  # the politeness delay itself, not a synchronisation
+            yield
+
+
+def _decoder(encoding: str, url: str) -> zlib._Decompress | None:
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib-wrapped; raw deflate is retried below
+    raise FetchError("fetch_failed", f"{url} is sent with content encoding {encoding!r}, not gzip or deflate")
+
+
+async def _read_body(resp: aiohttp.ClientResponse, url: str, cap: int) -> bytes:
+    """The body, decompressed here rather than by aiohttp so that both caps hold chunk by chunk."""
+    declared = resp.content_length
+    if declared is not None and declared > cap:
+        raise FetchError("too_large", f"{url} declares {declared} bytes, over the cap of {cap}")
+    encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+    decoder = _decoder(encoding, url)
+    body = bytearray()
+    wire = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        wire += len(chunk)
+        if wire > cap:
+            raise FetchError("too_large", f"{url} sent more than the cap of {cap} bytes")
+        if decoder is None:
+            body.extend(chunk)
+            continue
+        pending = chunk
+        while pending:
+            try:
+                # max_length bounds what one call may produce: a bomb never materialises past the cap.
+                body.extend(decoder.decompress(pending, cap + 1 - len(body)))
+            except zlib.error:
+                if encoding != "deflate" or body or wire > len(chunk):
+                    raise FetchError("fetch_failed", f"{url}: corrupt {encoding} body") from None
+                decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send it
+                continue
+            if len(body) > cap:
+                raise FetchError("too_large", f"{url} decompresses to more than the cap of {cap} bytes")
+            pending = decoder.unconsumed_tail
+    if decoder is not None:
+        body.extend(decoder.flush())
+        if not decoder.eof:
+            raise FetchError("fetch_failed", f"{url}: truncated or corrupt {encoding} body")
+        if len(body) > cap:
+            raise FetchError("too_large", f"{url} decompresses to more than the cap of {cap} bytes")
+    return bytes(body)
+
+
+class SafeClient:
+    """The one way wirewatch downloads what feeds point at.
+
+    Every hop of a redirect chain is checked: scheme, literal address, and (through GuardedResolver) every
+    address its name resolves to, which is then the address connected to.
+    """
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        gate: HostGate,
+        user_agent: str,
+        lookup: Lookup = _system_lookup,
+    ) -> None:
+        self.policy = policy
+        self.gate = gate
+        self.user_agent = user_agent
+        self.lookup = lookup
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+                connector=aiohttp.TCPConnector(
+                    resolver=GuardedResolver(self.policy, self.lookup), limit=64, use_dns_cache=False
+                ),
+                auto_decompress=False,
+                # No proxies from the environment and no cookies: a feed must not steer either.
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
-    except FetchError:
-        raise
-    except TimeoutError as exc:
-        raise FetchError("timeout", f"{url} did not answer within the time limits") from exc
-    except aiohttp.TooManyRedirects as exc:
-        raise FetchError("too_many_redirects", f"{url} redirected more than 5 times") from exc
-    except aiohttp.InvalidURL as exc:
-        raise FetchError("bad_url", f"invalid URL {url!r}") from exc
-    except aiohttp.ClientError as exc:
-        raise FetchError("fetch_failed", f"{url}: {type(exc).__name__}: {exc}") from exc
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def get(self, url: str, limits: Limits, headers: dict[str, str] | None = None) -> Response:
+        """GET url within the limits; 304 is returned as is, other non-2xx statuses raise FetchError."""
+        budget = limits.total_timeout
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            target = self._target(current)
+            host = target.host or ""
+            async with self.gate.slot(host):
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(budget):
+                        resp_or_next = await self._hop(target, limits, headers)
+                except TimeoutError:
+                    raise FetchError(
+                        "timeout", f"{url} was not fully downloaded within {limits.total_timeout:g} s"
+                    ) from None
+                budget -= time.monotonic() - started
+            if isinstance(resp_or_next, Response):
+                return resp_or_next
+            current = resp_or_next
+        raise FetchError("too_many_redirects", f"{url} redirected more than {MAX_REDIRECTS} times")
+
+    def _target(self, url: str) -> URL:
+        try:
+            target = URL(url)
+        except (ValueError, TypeError):
+            raise FetchError("bad_url", f"invalid URL {url!r}") from None
+        if target.scheme not in ("http", "https") or not target.host:
+            raise FetchError("bad_url", f"only http and https URLs are fetched, not {url!r}")
+        literal = literal_address(target.host)
+        if literal is not None:
+            try:
+                self.policy.check(target.host, literal)
+            except BlockedAddress as exc:
+                raise FetchError("blocked_address", f"{url}: {exc}") from None
+        return target
+
+    async def _hop(self, target: URL, limits: Limits, headers: dict[str, str] | None) -> Response | str:
+        """One request: the Response, or the URL a redirect points to."""
+        url = str(target)
+        timeout = aiohttp.ClientTimeout(sock_connect=limits.connect_timeout, sock_read=limits.read_timeout)
+        try:
+            async with self.session().get(
+                target, headers=headers, timeout=timeout, allow_redirects=False
+            ) as resp:
+                location = resp.headers.get("Location")
+                if resp.status in _REDIRECTS and location:
+                    return urljoin(url, location)
+                if resp.status in (429, 503):
+                    wait = retry_after_seconds(resp.headers.get("Retry-After"))
+                    self.gate.hold(target.host or "", DEFAULT_HOLD if wait is None else wait)
+                    raise FetchError("rate_limited", f"HTTP {resp.status} for {url}", wait, resp.status)
+                if resp.status != 304 and not 200 <= resp.status < 300:
+                    message = f"HTTP {resp.status} {resp.reason or ''} for {url}".strip()
+                    raise FetchError("http_error", message, status=resp.status)
+                body = await _read_body(resp, url, limits.max_bytes)
+                return Response(
+                    url=url,
+                    status=resp.status,
+                    content_type=(resp.content_type or "").lower(),
+                    charset=resp.charset,
+                    body=body,
+                    etag=resp.headers.get("ETag"),
+                    last_modified=resp.headers.get("Last-Modified"),
+                )
+        except aiohttp.ClientConnectorError as exc:
+            cause = exc.os_error
+            if isinstance(cause, BlockedAddress) or isinstance(cause.__cause__, BlockedAddress):
+                raise FetchError("blocked_address", f"{url}: {cause}") from None
+            raise FetchError("fetch_failed", f"{url}: cannot connect: {cause}") from None
+        except aiohttp.ServerTimeoutError:
+            raise FetchError("timeout", f"{url}: no answer within the connect or read timeout") from None
+        except aiohttp.InvalidURL:
+            raise FetchError("bad_url", f"invalid URL {url!r}") from None
+        except aiohttp.ClientError as exc:
+            raise FetchError("fetch_failed", f"{url}: {type(exc).__name__}: {exc}") from None
 
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -108,3 +279,15 @@ def decode_html(resp: Response) -> str:
         return resp.body.decode(charset, errors="replace")
     except LookupError:
         return resp.body.decode("utf-8", errors="replace")
+
+
+# Never a feed: what a feed link pointing at a video, an archive or an image sends.
+_NOT_FEED_PREFIXES = ("image/", "audio/", "video/", "font/", "multipart/")
+_NOT_FEED_TYPES = {"application/pdf", "application/zip", "application/gzip", "application/x-tar"}
+
+
+def check_feed_type(resp: Response) -> None:
+    """FetchError('not_feed') for a content type no feed is served as; mislabelled text passes."""
+    kind = resp.content_type
+    if kind.startswith(_NOT_FEED_PREFIXES) or kind in _NOT_FEED_TYPES:
+        raise FetchError("not_feed", f"{resp.url} is {kind}, not a feed")

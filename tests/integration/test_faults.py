@@ -138,6 +138,13 @@ async def _distinct_alerts(
         await asyncio.sleep(1)  # the pace of re-reading, not a synchronisation: the loop checks a condition
 
 
+async def _log_has(path: Path, text: str, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while text not in path.read_text(errors="replace") and loop.time() < deadline:
+        await asyncio.sleep(0.2)  # re-reading pace; the loop checks a condition
+
+
 async def test_a_worker_killed_mid_stream_loses_nothing(apache_kafka: str, tmp_path: Path) -> None:
     n = 200
     site = SiteServer(_site(n))
@@ -164,6 +171,10 @@ async def test_a_worker_killed_mid_stream_loses_nothing(apache_kafka: str, tmp_p
         workers[0].kill()
         await workers[0].wait()
         records = await _distinct_alerts(apache_kafka, alerts_topic, n, timeout=240)
+        if len({k for k, _ in records}) < n:
+            # Where the survivor is stuck, in its log for the failure message below.
+            workers[1].send_signal(signal.SIGUSR1)
+            await _log_has(tmp_path / "worker1.log", "SIGUSR1:", timeout=10)
     finally:
         for worker in workers:
             if worker.returncode is None:
@@ -179,7 +190,10 @@ async def test_a_worker_killed_mid_stream_loses_nothing(apache_kafka: str, tmp_p
     missing = {f"story-{i}.html" for i in range(n)} - {
         u.rsplit("/", 1)[1] for urls in by_id.values() for u in urls
     }
-    assert not missing, f"{len(missing)} article(s) never alerted, e.g. {sorted(missing)[:5]}"
+    assert not missing, (
+        f"{len(missing)} article(s) never alerted, e.g. {sorted(missing)[:5]}; survivor's log:\n"
+        + (tmp_path / "worker1.log").read_text()[-30000:]
+    )
     assert len(by_id) == n
     assert all(len(urls) == 1 for urls in by_id.values())  # an alert id always names the same article
     # At least once: the records the killed worker published but had not committed come again.
