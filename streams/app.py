@@ -404,7 +404,10 @@ class OffsetGuard:
                 "offsets %d-%d of %s were skipped by the stream; reading them again", start, end - 1, tp
             )
             self.suspect.pop(tp)
-            await self.consumer.seek(tp, start)
+            # seek_wait, not seek: Faust's seek calls into aiokafka from this thread while the consumer
+            # lives on a thread of its own, and a fetcher woken from the wrong thread may never wake
+            # (measured: a worker that re-read a hole this way stopped consuming altogether).
+            await self.consumer.seek_wait({tp: start})
 
 
 class WireApp(faust.App):

@@ -46,8 +46,8 @@ class FakeConsumer:
     def assignment(self) -> set[TP]:
         return {RAW}
 
-    async def seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.seeks.extend(partitions.items())
 
 
 async def test_no_commit_past_a_hole_even_without_a_committed_offset() -> None:
