@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import io
 import logging
 import signal
@@ -46,6 +47,8 @@ def log_tasks() -> None:
         print(f"--- {task.get_name()}: {task.get_coro()!r}", file=out)
         task.print_stack(limit=12, file=out)
     log.warning("SIGUSR1: %d task(s)\n%s", len(tasks), out.getvalue())
+    # The Kafka consumer runs an event loop on a thread of its own: its stack is in the threads' dump.
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 async def run_pipeline(
