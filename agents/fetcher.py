@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.app import Runtime
 from streams.records import FeedItem, RawArticle, utcnow
-from streams.stages.fetch import FetchError, Response, decode_html
+from streams.stages.fetch import FetchError, Response, decode_html, strip_inert
 
 # A host that answers 429 or 503 with a Retry-After up to this long is waited for, once.
 MAX_RETRY_AFTER = 60.0
@@ -30,7 +30,7 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
     if robots is not None:
         await robots.check(item.url)
     resp = await download_page(rt, item.url)
-    return RawArticle(
+    raw = RawArticle(
         url=resp.url,
         item_url=item.url,
         feed_url=item.feed_url,
@@ -41,6 +41,18 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
         content_type=resp.content_type,
         html=decode_html(resp),
         fetched_at=utcnow(),
+    )
+    limit = rt.settings.max_record_bytes
+    size = len(raw.dumps())
+    if size <= limit:
+        return raw
+    # Over what the broker takes in one record: the page's scripts and styles are what usually go.
+    slim = RawArticle(**{**raw.asdict(), "html": strip_inert(raw.html)})
+    if len(slim.dumps()) <= limit:
+        return slim
+    raise FetchError(
+        "too_large",
+        f"{item.url}: {size} bytes as a record, over max_record_bytes ({limit}) even without scripts",
     )
 
 

@@ -28,7 +28,6 @@ from streams.settings import Settings
 from streams.stages.deliver import RetryPolicy
 from streams.stages.fetch import HostGate, Limits, SafeClient
 from streams.stages.match import Matcher, VariantMatcher
-from streams.stages.ner import warm
 from streams.stages.netguard import AddressPolicy, parse_allowed
 from streams.stages.robots import Robots
 from streams.stages.watchlist import Watch
@@ -180,7 +179,7 @@ class Runtime:
 
     async def warm_up(self) -> None:
         """Start the CPU processes and load the model in each before any record arrives."""
-        await self.slots.warm(warm)
+        await self.slots.warm()
 
     async def run_cpu(
         self, limit: float, what: str, crash_class: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs

@@ -51,9 +51,15 @@ def _die_with(parent: int) -> None:
 def init(parent: int, model: str) -> None:
     """Initializer of each CPU process: end with the parent, then load the model before any work."""
     _die_with(parent)
-    from streams.stages.ner import warm  # here, so the broker module can use this one without spaCy
+    # Imported here, before any task: a task's deadline should not pay for trafilatura's import, and the
+    # broker module uses this one without wanting spaCy.
+    import streams.stages.clean
+    import streams.stages.feeds  # noqa: F401
 
-    warm(model)
+    if model:
+        from streams.stages.ner import warm
+
+        warm(model)
 
 
 def spawn_pool(workers: int, model: str) -> ProcessPoolExecutor:
@@ -95,10 +101,12 @@ class Slots:
                 self._free.put_nowait(i)
         return self._free
 
-    def _executor(self, slot: int) -> ProcessPoolExecutor:
+    async def _executor(self, slot: int) -> ProcessPoolExecutor:
         executor = self._executors[slot]
         if executor is None:
             executor = self._executors[slot] = spawn_pool(1, self.model)
+            # Started (and its model loaded) before any deadline runs: start-up is not the task's time.
+            await asyncio.get_running_loop().run_in_executor(executor, os.getpid)
         return executor
 
     def _replace(self, slot: int) -> None:
@@ -117,7 +125,8 @@ class Slots:
         free = self._queue()
         slot = await free.get()
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor(slot), call)
+            executor = await self._executor(slot)
+            future = asyncio.get_running_loop().run_in_executor(executor, call)
             try:
                 return await asyncio.wait_for(future, deadline)
             except TimeoutError:
@@ -130,12 +139,9 @@ class Slots:
         finally:
             free.put_nowait(slot)
 
-    async def warm(self, fn: Callable[[str], str]) -> None:
-        """Start every slot's process and run fn(model) there before any record arrives."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self._executor(i), fn, self.model) for i in range(self.size))
-        )
+    async def warm(self) -> None:
+        """Start every slot's process, its model loaded, before any record arrives."""
+        await asyncio.gather(*(self._executor(i) for i in range(self.size)))
 
     def shutdown(self) -> None:
         for slot, executor in enumerate(self._executors):

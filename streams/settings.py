@@ -49,6 +49,10 @@ class Settings:
     total_timeout: float = 30.0
     max_page_bytes: int = 5_000_000
     max_feed_bytes: int = 5_000_000
+    # The largest record a stage publishes: Kafka's default limit on a message (message.max.bytes) is
+    # about 1 MB. A page whose record is larger loses its scripts and styles; if still too large, it is
+    # dead-lettered as too_large. Raise it together with the broker's and topics' limits.
+    max_record_bytes: int = 1_000_000
     user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
     # Networks fetched although not public (loopback, private, link-local ...): none unless listed, so a
     # feed cannot point wirewatch at the network it runs in. The demo and tests list 127.0.0.0/8 here.

@@ -16,6 +16,8 @@ from streams.stages.urls import canonical_url, is_web_url
 class ExtractionFailed(ValueError):
     """A page from which no article text could be extracted."""
 
+    reason_class = "extraction_failed"
+
 
 @dataclass(frozen=True)
 class Cleaned:

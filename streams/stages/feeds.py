@@ -20,6 +20,8 @@ from streams.stages.urls import canonical_url, is_web_url
 class BadFeed(ValueError):
     """A feed document that is not RSS or Atom, or has no usable items."""
 
+    reason_class = "bad_feed"
+
 
 class FeedListError(ValueError):
     """A feed list that cannot be read, with the line or element at fault."""

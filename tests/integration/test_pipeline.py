@@ -76,7 +76,7 @@ async def test_feed_to_alerts(any_broker: str, unique_settings: Settings, demo_s
     assert dead == {
         f"{base}/files/tarhuna-report.pdf": ("fetcher", "not_html"),
         f"{base}/news/removed-story.html": ("fetcher", "http_error"),
-        f"{base}/live/libya.html": ("cleaner", "ExtractionFailed"),
+        f"{base}/live/libya.html": ("cleaner", "extraction_failed"),
         f"{base}/status.xml": ("poller", "bad_feed"),
     }
     # Keys: items by canonical URL, articles from the deduper on by story, alerts by alert id.
