@@ -31,7 +31,7 @@ from streams.stages.match import Matcher, VariantMatcher
 from streams.stages.netguard import AddressPolicy, parse_allowed
 from streams.stages.robots import Robots
 from streams.stages.watchlist import Watch
-from streams.state import Dedupe, StateStore, TableState
+from streams.state import STATE_FILE, Dedupe, StateStore, TableState
 from streams.topics import COMPACTED, RECORD_TYPES, Topics, declare_topics, partitions_of
 
 log = logging.getLogger("wirewatch")
@@ -479,7 +479,7 @@ def build_runtime(
 
     app = create_app(settings, broker_url, idempotent=idempotent)
     topics = declare_topics(app, settings.topic_prefix, settings.partitions, settings.replication_factor)
-    state = StateStore(settings.data_dir / "state.sqlite3")
+    state = StateStore(settings.data_dir / STATE_FILE)
     tables = None
     if settings.state_backend(embedded_broker) == "kafka":
         tables = TableState(app, settings.partitions, topics.articles_dedupe.partitions or 1)

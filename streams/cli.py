@@ -1,4 +1,4 @@
-"""The wirewatch command: demo, run, worker, replay and match."""
+"""The wirewatch command: demo, run, worker, replay, feeds and match."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 import orjson
 
 from streams.app import AlertSink
-from streams.broker import BrokerError
+from streams.broker import BrokerError, read_topic
 from streams.records import Alert, as_records
 from streams.replay import ReplayError, parse_when, replay
 from streams.routes import ConfigError, load_routing
@@ -26,9 +27,12 @@ from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
 from streams.stages.feeds import FeedListError, read_feed_list
+from streams.stages.health import condition, render_table
 from streams.stages.match import VariantMatcher, explain
 from streams.stages.ner import ModelNotInstalled, entities
 from streams.stages.watchlist import WatchlistError, load_watchlist
+from streams.state import STATE_FILE, StateStore
+from streams.topics import FEEDS_HEALTH
 
 _USER_ERRORS = (
     ConfigError,
@@ -191,6 +195,42 @@ def _match(args: argparse.Namespace) -> int:
     return status
 
 
+async def _feeds(args: argparse.Namespace) -> int:
+    """Print feed health from the data directory's state, or from the broker's health topic."""
+    settings = _settings(args)
+    now = time.time()
+    if settings.broker is not None:
+        topic = settings.topic_prefix + FEEDS_HEALTH
+        latest = {key: value for key, value in await read_topic(settings.broker, topic)}
+        records = list(latest.values())
+    else:
+        path = settings.data_dir / STATE_FILE
+        if not path.exists():
+            print(
+                f"wirewatch: no state in {settings.data_dir}: give the --data-dir of a run", file=sys.stderr
+            )
+            return 2
+        store = StateStore(path)
+        try:
+            records = []
+            for health in store.all_feed_health():
+                record = health.as_json()
+                # Silence is judged now, not at the last poll: a stopped poller must not look healthy.
+                live = condition(health, now, settings.feed_failures_alert, settings.feed_silence_factor)
+                record["alerted"] = live or record["alerted"]
+                records.append(record)
+        finally:
+            store.close()
+    if args.json:
+        for record in records:
+            print(orjson.dumps(record).decode())
+    elif records:
+        print(render_table(records, now))
+    else:
+        print("no feed has been polled yet")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +266,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--broker", help="kafka://HOST:PORT whose wirewatch.articles.clean to read")
     rp.add_argument("--deliver", action="store_true", help="also send the alerts through the config's routes")
 
+    fd = sub.add_parser("feeds", help="the health of every feed: last success, failures, items, usual gap")
+    fd.add_argument("--config", type=Path, help="YAML file with a 'settings:' block")
+    fd.add_argument("--data-dir", type=Path, help="the data directory of the wirewatch run to report on")
+    fd.add_argument("--broker", help="kafka://HOST:PORT: read wirewatch.feeds.health there instead")
+    fd.add_argument("--json", action="store_true", help="one JSON object per feed instead of a table")
+
     match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
     match.add_argument("--watchlist", type=Path, required=True)
     match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
@@ -250,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_demo(args))
         if args.command == "replay":
             return asyncio.run(_replay(args))
+        if args.command == "feeds":
+            return asyncio.run(_feeds(args))
         if args.command == "worker":
             args.require_broker = True
             return asyncio.run(_run(args, once=False))

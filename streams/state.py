@@ -15,6 +15,9 @@ from streams.stages.health import FeedHealth
 if TYPE_CHECKING:
     import faust
 
+#: The SQLite file's name inside the data directory.
+STATE_FILE = "state.sqlite3"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_items (url TEXT PRIMARY KEY, feed_url TEXT NOT NULL, seen_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS feed_validators (feed_url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT);

@@ -154,3 +154,47 @@ def change(
     return updated, HealthChange(
         "feed_recovered", f"Feed back: {name}", f"the feed is healthy again after being {health.alerted}"
     )
+
+
+def status_of(record: dict[str, Any]) -> str:
+    """One word for a feed's state in a public record: ok, erring (failed lately), failing or silent."""
+    if record.get("alerted"):
+        return str(record["alerted"])
+    return "erring" if record.get("consecutive_failures") else "ok"
+
+
+def _ago(iso: str | None, now: float) -> str:
+    if not iso:
+        return "never"
+    seconds = max(0.0, now - datetime.fromisoformat(iso).timestamp())
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    return _span(seconds) + " ago"
+
+
+def render_table(records: list[dict[str, Any]], now: float) -> str:
+    """`wirewatch feeds`: one line per feed, the worst first, with why it is not ok."""
+    order = {"failing": 0, "silent": 1, "erring": 2, "ok": 3}
+    rows = sorted(records, key=lambda r: (order.get(status_of(r), 4), str(r["feed_url"])))
+    head = ("STATUS", "FEED", "LAST OK", "FAILS", "ITEMS", "USUAL GAP", "LAST ITEM", "LAST ERROR")
+    lines = [head]
+    for r in rows:
+        median = r.get("median_interval_seconds")
+        error = f"{r['last_error_class']}: {r['last_error']}" if r.get("consecutive_failures") else ""
+        lines.append(
+            (
+                status_of(r),
+                str(r["feed_url"]),
+                _ago(r.get("last_success"), now),
+                str(r.get("consecutive_failures", 0)),
+                str(r.get("items_seen", 0)),
+                _span(float(median)) if median else "-",
+                _ago(r.get("last_item_at"), now),
+                error[:80],
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
+        for line in lines
+    ).rstrip()

@@ -49,30 +49,38 @@ def _matched(alert: Alert) -> list[str]:
     return lines
 
 
+def _headline(alert: Alert) -> str:
+    """The watches and the title; a feed health alert's title says it all."""
+    return f"{', '.join(alert.watches)}: {alert.title}" if alert.watches else alert.title
+
+
 def slack_message(alert: Alert) -> dict[str, Any]:
     """A Block Kit message: linked title, source and time, the matched names, and the snippet."""
     when = alert.published or alert.created_at
     names = "\n".join(f"• *{slack_escape(line)}*" for line in _matched(alert))
-    fallback = slack_escape(one_line(f"{', '.join(alert.watches)}: {alert.title}"))
+    fallback = slack_escape(one_line(_headline(alert)))
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "*" + _slack_link(alert.url, alert.title) + "*"},
+        },
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": slack_escape(f"{one_line(alert.source, 80)} · {when}")}],
+        },
+    ]
+    # A feed health alert names no watches, and Slack refuses a section with empty text.
+    if names:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": names}})
+    blocks.append(
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "> " + slack_escape(one_line(alert.snippet, 600))},
+        }
+    )
     return {
         "text": fallback,
-        "blocks": [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "*" + _slack_link(alert.url, alert.title) + "*"},
-            },
-            {
-                "type": "context",
-                "elements": [
-                    {"type": "mrkdwn", "text": slack_escape(f"{one_line(alert.source, 80)} · {when}")}
-                ],
-            },
-            {"type": "section", "text": {"type": "mrkdwn", "text": names}},
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "> " + slack_escape(one_line(alert.snippet, 600))},
-            },
-        ],
+        "blocks": blocks,
         "unfurl_links": False,
         "unfurl_media": False,
     }
@@ -129,7 +137,7 @@ def email_message(alert: Alert, sender: str, recipients: Sequence[str]) -> Email
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
-    msg["Subject"] = one_line(f"[wirewatch] {', '.join(alert.watches)}: {alert.title}", 180)
+    msg["Subject"] = one_line(f"[wirewatch] {_headline(alert)}", 180)
     msg["X-Wirewatch-Alert-Id"] = alert.alert_id
     names = _matched(alert)
     text = "\n".join(

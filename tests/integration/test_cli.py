@@ -123,6 +123,19 @@ async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
     assert alert["url"].endswith("/news/misrata-port.html")
     assert alert["watches"] == ["sirte"]
 
+    # Feed health, from the data directory or from the broker's health topic.
+    where = extra or ["--data-dir", str(tmp_path / "data")]
+    code, out, err = await wirewatch("feeds", "--json", *where, env=env)
+    assert code == 0, err
+    (health,) = [json.loads(line) for line in out.splitlines()]
+    jsonschema.validate(health, load_schema("wirewatch.feeds.health"))
+    assert health["feed_url"] == demo_site.feed_url
+    assert (health["consecutive_failures"], health["items_seen"], health["alerted"]) == (0, 9, None)
+    code, out, err = await wirewatch("feeds", *where, env=env)
+    assert code == 0, err
+    assert out.splitlines()[0].split()[:3] == ["STATUS", "FEED", "LAST"]
+    assert out.splitlines()[1].startswith("ok ")
+
 
 @pytest.mark.integration
 async def test_demo_prints_alerts_and_exits_zero() -> None:
