@@ -56,7 +56,10 @@ def find_canonical(html: str, page_url: str) -> str:
     """The page's rel=canonical URL, resolved and canonicalised; the page URL when there is none."""
     found = _CANONICAL.search(_head(html))
     if found:
-        candidate = urljoin(page_url, found.group(1).strip())
+        try:
+            candidate = urljoin(page_url, found.group(1).strip())
+        except ValueError:  # a canonical link no URL parser accepts is no canonical link
+            candidate = ""
         if is_web_url(candidate):
             return canonical_url(candidate)
     return canonical_url(page_url)
@@ -64,15 +67,19 @@ def find_canonical(html: str, page_url: str) -> str:
 
 def clean_html(html: str, page_url: str, fallback_title: str = "") -> Cleaned:
     """Extract the article from a page; raise ExtractionFailed when it holds no article text."""
-    doc = trafilatura.bare_extraction(
-        html,
-        url=page_url,
-        include_comments=False,
-        include_tables=False,
-        include_links=False,
-        with_metadata=True,
-        deduplicate=False,
-    )
+    try:
+        doc = trafilatura.bare_extraction(
+            html,
+            url=page_url,
+            include_comments=False,
+            include_tables=False,
+            include_links=False,
+            with_metadata=True,
+            deduplicate=False,
+        )
+    except Exception as exc:
+        # The page is a stranger's bytes: whatever the extractor raises on it means no article here.
+        raise ExtractionFailed(f"the extractor gave up: {type(exc).__name__}: {exc}") from exc
     text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionFailed(f"no article text found ({len(text)} characters after cleaning)")

@@ -130,7 +130,12 @@ def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
         # Nothing in RSS or Atom needs its own entities; declaring them is how expansion bombs and
         # external-entity reads start, so such a feed is refused before any parser sees it.
         raise BadFeed("the feed declares XML entities (<!ENTITY>), which wirewatch refuses to expand")
-    parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False)
+    except Exception as exc:
+        # feedparser on hostile bytes raises more than its documented errors (fuzzing found ValueError
+        # from a NUL inside the encoding declaration); whatever it raises, the bytes are no usable feed.
+        raise BadFeed(f"the feed parser gave up: {type(exc).__name__}: {exc}") from exc
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not version and not entries:
@@ -144,7 +149,10 @@ def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
     for entry in entries:
         link = str(entry.get("link") or "").strip()
         if link:
-            link = urljoin(feed_url, link)
+            try:
+                link = urljoin(feed_url, link)
+            except ValueError:  # "http://[::1" and the like
+                link = ""
         if not link or not is_web_url(link):
             rejected.append(_text(entry.get("title")) or link or "(entry without link)")
             continue

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only say where a reader came from; they would make one article look like many.
 _TRACKING_PREFIXES = ("utm_", "mc_", "fbclid", "gclid", "ocid", "cmpid", "_ga")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def canonical_url(url: str) -> str:
@@ -27,6 +31,10 @@ def canonical_url(url: str) -> str:
 
 
 def is_web_url(url: str) -> bool:
-    """True for http and https URLs with a host: the only ones wirewatch fetches."""
-    parts = urlsplit(url)
-    return parts.scheme.lower() in {"http", "https"} and bool(parts.hostname)
+    """True for well-formed http and https URLs with a host: the only ones wirewatch fetches."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number in range
+    except ValueError:  # an unclosed IPv6 bracket, a bad port: found by fuzzing feeds
+        return False
+    return parts.scheme.lower() in {"http", "https"} and bool(parts.hostname) and not _CONTROL.search(url)
