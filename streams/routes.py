@@ -64,8 +64,10 @@ class Route:
     languages: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
     throttle_minutes: float | None = None
-    # Whether this route's destinations also receive feed health alerts (a feed failing or gone silent).
+    # Whether this route's destinations also receive feed health alerts (a feed failing or gone silent),
+    # and whether article alerts go there at all (`feed_health: only` in the config sends none).
     feed_health: bool = False
+    articles: bool = True
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,8 @@ def _route(i: int, raw: Any, destinations: Mapping[str, Destination], known_watc
     if throttle is not None and (not isinstance(throttle, int | float) or throttle <= 0):
         raise ConfigError(f"{where}.throttle_minutes: expected a positive number of minutes")
     feed_health = raw.get("feed_health", False)
-    if not isinstance(feed_health, bool):
-        raise ConfigError(f"{where}.feed_health: expected true or false")
+    if feed_health not in (True, False, "only"):
+        raise ConfigError(f"{where}.feed_health: expected true, false or only")
     return Route(
         name=str(raw.get("name", f"route-{i}")),
         to=tuple(to),
@@ -175,7 +177,8 @@ def _route(i: int, raw: Any, destinations: Mapping[str, Destination], known_watc
         languages=frozenset(_str_list(f"{where}.languages", raw.get("languages", []))),
         sources=frozenset(_str_list(f"{where}.sources", raw.get("sources", []))),
         throttle_minutes=float(throttle) if throttle is not None else None,
-        feed_health=feed_health,
+        feed_health=feed_health is not False,
+        articles=feed_health != "only",
     )
 
 
@@ -217,6 +220,8 @@ def route_applies(
     route: Route, matches: Sequence[WatchMatch], text: str, language: str | None, source: str
 ) -> bool:
     """Whether an article's matches satisfy the route's rule."""
+    if not route.articles:
+        return False
     if route.languages and (language or "") not in route.languages:
         return False
     if route.sources and source not in route.sources:

@@ -43,3 +43,16 @@ def test_page_extracts_as_stored(page: Path) -> None:
     # Clutter that must never reach the text: nav, sidebars, related lists, comments.
     for phrase in absent:
         assert phrase not in got.get("text", ""), phrase
+
+
+def test_long_texts_are_read_in_chunks_with_offsets_into_the_whole() -> None:
+    from streams.settings import DEFAULT_MODEL
+    from streams.stages.ner import CHUNK_CHARS, entities, load_nlp
+
+    filler = "The weather in the capital stayed mild for most of the week. " * 2000
+    text = filler + "Khalifa Haftar met officials in Benghazi on Monday.\n" + filler[:5000]
+    assert len(text) > CHUNK_CHARS and load_nlp(DEFAULT_MODEL).max_length > CHUNK_CHARS
+    found = entities(text, DEFAULT_MODEL)
+    assert ("Khalifa Haftar", "PERSON") in {(t, label) for t, label, _, _ in found}
+    for surface, _, start, end in found:
+        assert text[start:end] == surface

@@ -6,9 +6,10 @@ import pytest
 
 from agents.poller import Schedule
 from streams.records import Alert
-from streams.routes import ConfigError, health_deliveries, parse_routing
+from streams.routes import ConfigError, health_deliveries, parse_routing, route_applies
 from streams.stages.alert import health_alert, render_text
 from streams.stages.health import FeedHealth, change, condition, failed, render_table, succeeded
+from tests.factories import mention
 
 HOUR = 3600.0
 FEED = "https://libyawire.example/feed.xml"
@@ -76,7 +77,11 @@ def test_health_goes_only_to_routes_that_ask_for_it() -> None:
             "ops": {"type": "webhook", "url": "https://ops.example/hook", "secret": "${HOOK_SECRET}"},
             "desk": {"type": "webhook", "url": "https://desk.example/hook", "secret": "${HOOK_SECRET}"},
         },
-        "routes": [{"to": ["desk"]}, {"name": "ops", "to": ["ops", "desk"], "feed_health": True}],
+        "routes": [
+            {"to": ["desk"]},
+            {"name": "ops", "to": ["ops", "desk"], "feed_health": True},
+            {"name": "ops-only", "to": ["ops"], "feed_health": "only"},
+        ],
     }
     routing = parse_routing(doc, {"HOOK_SECRET": "k"}, set())
     h = failed(FeedHealth(FEED), 1.0, "timeout", "slow")
@@ -85,6 +90,13 @@ def test_health_goes_only_to_routes_that_ask_for_it() -> None:
     deliveries = health_deliveries(routing, health_alert(FEED, "", found, 1.0))
     assert sorted(d.destination for d in deliveries) == ["desk", "ops"]
     assert {d.route for d in deliveries} == {"ops"}
+    # A health-only route takes no article alerts, whatever they name.
+    assert not route_applies(
+        routing.routes[2], [mention("Sirte is quiet.", "sirte", "Sirte")], "Sirte is quiet.", "en", "S"
+    )
+    assert route_applies(
+        routing.routes[1], [mention("Sirte is quiet.", "sirte", "Sirte")], "Sirte is quiet.", "en", "S"
+    )
     with pytest.raises(ConfigError, match="feed_health"):
         parse_routing({**doc, "routes": [{"to": ["ops"], "feed_health": "yes"}]}, {"HOOK_SECRET": "k"}, set())
 

@@ -56,3 +56,14 @@ def test_one_config_file_names_broker_feeds_and_watchlist(tmp_path: Path) -> Non
     config.write_text("brokers: kafka://k1:9092\n")
     with pytest.raises(SettingsError, match="unknown key 'brokers'"):
         load_settings(config, env={})
+
+
+def test_allow_networks_from_file_or_environment(tmp_path: Path) -> None:
+    config = tmp_path / "w.yaml"
+    config.write_text("settings:\n  allow_networks: [10.20.0.0/16, 'fd00::/8']\n")
+    assert load_settings(config, env={}).allow_networks == ("10.20.0.0/16", "fd00::/8")
+    env = {"WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8, ::1/128"}
+    assert load_settings(None, env=env).allow_networks == ("127.0.0.0/8", "::1/128")
+    assert load_settings(None, env={}).allow_networks == ()  # nothing private unless listed
+    with pytest.raises(SettingsError, match=r"allow_networks.*intranet"):
+        load_settings(None, env={"WIREWATCH_ALLOW_NETWORKS": "intranet"})
