@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from streams.app import Runtime
 from streams.records import ArticleEntities, CleanArticle, as_records, utcnow
-from streams.stages.ner import entities
+from streams.stages.match import sentences_around
+from streams.stages.ner import entities, entities_in_spans
 
 STAGE = "extractor"
 
 
 async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
     """Entities from a CPU process, then the (cheap) watchlist matcher on this one."""
-    found = await rt.run_cpu(
-        rt.settings.ner_timeout,
-        f"entity recognition of {article.url}",
-        "ner_failed",
-        entities,
-        article.text,
-        rt.settings.spacy_model,
-    )
+    s = rt.settings
+    what = f"entity recognition of {article.url}"
+    if s.entities == "candidates":
+        # spaCy only where its label can decide something: an article naming no candidate skips it.
+        spans = sentences_around(article.text, rt.matcher.candidate_offsets(article.text))
+        found = (
+            await rt.run_cpu(
+                s.ner_timeout, what, "ner_failed", entities_in_spans, article.text, spans, s.spacy_model
+            )
+            if spans
+            else []
+        )
+    else:
+        found = await rt.run_cpu(s.ner_timeout, what, "ner_failed", entities, article.text, s.spacy_model)
     ents = as_records(found)
     # spaCy's labels decide the borderline spellings the matcher is unsure of.
     matches = rt.matcher.match(article.text, ents)

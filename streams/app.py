@@ -174,7 +174,8 @@ class Runtime:
     @property
     def slots(self) -> cpuproc.Slots:
         if self._slots is None:
-            self._slots = cpuproc.Slots(self.settings.cpu_workers, self.settings.spacy_model)
+            s = self.settings
+            self._slots = cpuproc.Slots(s.cpu_workers, s.spacy_model, s.matmul)
         return self._slots
 
     async def warm_up(self) -> None:

@@ -48,7 +48,7 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def init(parent: int, model: str) -> None:
+def init(parent: int, model: str, matmul: str = "blis") -> None:
     """Initializer of each CPU process: end with the parent, then load the model before any work."""
     _die_with(parent)
     # Imported here, before any task: a task's deadline should not pay for trafilatura's import, and the
@@ -57,19 +57,21 @@ def init(parent: int, model: str) -> None:
     import streams.stages.feeds  # noqa: F401
 
     if model:
-        from streams.stages.ner import warm
+        from streams.stages.ner import use_numpy_matmul, warm
 
+        if matmul == "numpy":
+            use_numpy_matmul()
         warm(model)
 
 
-def spawn_pool(workers: int, model: str) -> ProcessPoolExecutor:
+def spawn_pool(workers: int, model: str, matmul: str = "blis") -> ProcessPoolExecutor:
     """Processes that run trafilatura and spaCy, each with the model loaded before any work."""
     # Spawned, not forked: the parent runs an event loop and Kafka client threads that must not be copied.
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=init,
-        initargs=(os.getpid(), model),
+        initargs=(os.getpid(), model, matmul),
     )
 
 
@@ -88,9 +90,10 @@ class Slots:
     be interrupted inside C code, so its process is killed and replaced; the other slots go on untouched.
     """
 
-    def __init__(self, size: int, model: str) -> None:
+    def __init__(self, size: int, model: str, matmul: str = "blis") -> None:
         self.size = size
         self.model = model
+        self.matmul = matmul
         self._executors: list[ProcessPoolExecutor | None] = [None] * size
         self._free: asyncio.Queue[int] | None = None
 
@@ -104,7 +107,7 @@ class Slots:
     async def _executor(self, slot: int) -> ProcessPoolExecutor:
         executor = self._executors[slot]
         if executor is None:
-            executor = self._executors[slot] = spawn_pool(1, self.model)
+            executor = self._executors[slot] = spawn_pool(1, self.model, self.matmul)
             # Started (and its model loaded) before any deadline runs: start-up is not the task's time.
             await asyncio.get_running_loop().run_in_executor(executor, os.getpid)
         return executor

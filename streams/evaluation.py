@@ -129,3 +129,17 @@ def spacy_ner(model: str) -> Ner:
         return as_records(entities(text, model))
 
     return run
+
+
+def candidate_ner(model: str, watches: Sequence[Watch]) -> Ner:
+    """NER as the extractor runs it with `entities: candidates`: only the sentences holding candidates."""
+    from streams.stages.match import sentences_around
+    from streams.stages.ner import entities_in_spans
+
+    matcher = VariantMatcher(watches)
+
+    def run(text: str) -> list[Entity]:
+        spans = sentences_around(text, matcher.candidate_offsets(text))
+        return as_records(entities_in_spans(text, spans, model)) if spans else []
+
+    return run

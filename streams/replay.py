@@ -92,7 +92,7 @@ async def replay(
             "replay reads the topics a broker has kept: give --broker (the embedded one forgets)"
         )
     matcher = VariantMatcher(watches)
-    slots = cpuproc.Slots(settings.cpu_workers, settings.spacy_model)
+    slots = cpuproc.Slots(settings.cpu_workers, settings.spacy_model, settings.matmul)
     seen = alerted = 0
     session = aiohttp.ClientSession() if routing and routing.routes else None
     pacers: dict[str, Pacer] = {}

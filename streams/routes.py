@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from streams.records import Alert, Delivery, WatchMatch, utcnow
 from streams.settings import read_config
+from streams.stages.match import text_units
 
 
 class ConfigError(ValueError):
@@ -205,17 +206,6 @@ def load_routing(config: Path | None, env: Mapping[str, str], known_watches: set
         raise ConfigError(f"config {config}: {exc}") from exc
 
 
-def _units(text: str, near: str) -> list[tuple[int, int]]:
-    """Spans of the paragraphs, or sentences, of a text."""
-    pattern = r"\n\s*\n" if near == "paragraph" else r"(?<=[.!?])\s+(?=[\"'“A-Z0-9])|\n\s*\n"
-    spans, start = [], 0
-    for sep in re.finditer(pattern, text):
-        spans.append((start, sep.start()))
-        start = sep.end()
-    spans.append((start, len(text)))
-    return spans
-
-
 def route_applies(
     route: Route, matches: Sequence[WatchMatch], text: str, language: str | None, source: str
 ) -> bool:
@@ -233,7 +223,7 @@ def route_applies(
     if route.near is None:
         return True
     # An actor and a location named in the same sentence or paragraph.
-    for start, end in _units(text, route.near):
+    for start, end in text_units(text, route.near):
         kinds = {m.kind for m in relevant if start <= m.start < end}
         if {"actor", "location"} <= kinds:
             return True

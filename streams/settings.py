@@ -41,6 +41,12 @@ class Settings:
     spacy_model: str = DEFAULT_MODEL
     # Processes that run trafilatura and spaCy, away from the event loop that keeps Kafka alive.
     cpu_workers: int = 1
+    # Which articles spaCy reads: "all" (every article, whole text; entities published for each), or
+    # "candidates" (only the sentences where the matcher finds a possible watched name; an article with
+    # none skips spaCy, and its record carries the entities of those sentences only).
+    entities: str = "all"
+    # thinc's matrix multiply: "blis" (spaCy's default) or "numpy" (OpenBLAS, faster on AVX-512 machines).
+    matmul: str = "blis"
     # Pages downloaded at once by one process (network-bound, so well above the core count).
     fetch_concurrency: int = 8
     poll_interval: float = 300.0
@@ -111,6 +117,8 @@ _TOP_LEVEL = ("broker", "feeds", "watchlist", "settings", "destinations", "route
 _CHOICES: dict[str, tuple[str, ...]] = {
     "state": ("auto", "local", "kafka"),
     "idempotence": ("auto", "on", "off"),
+    "entities": ("all", "candidates"),
+    "matmul": ("blis", "numpy"),
 }
 
 

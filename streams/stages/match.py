@@ -19,6 +19,39 @@ class Matcher(Protocol):
 
     def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]: ...
 
+    def candidate_offsets(self, text: str) -> list[int]: ...
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“A-Z0-9])|\n\s*\n")
+_PARAGRAPH_END = re.compile(r"\n\s*\n")
+
+
+def text_units(text: str, unit: str) -> list[tuple[int, int]]:
+    """Spans of the sentences (unit "sentence") or paragraphs ("paragraph") of a text, in order."""
+    spans, start = [], 0
+    for sep in (_PARAGRAPH_END if unit == "paragraph" else _SENTENCE_END).finditer(text):
+        spans.append((start, sep.start()))
+        start = sep.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+def sentences_around(text: str, offsets: Sequence[int]) -> list[tuple[int, int]]:
+    """The sentences holding any of the offsets, each once and in text order."""
+    if not offsets:
+        return []
+    wanted = sorted(set(offsets))
+    out: list[tuple[int, int]] = []
+    k = 0
+    for start, end in text_units(text, "sentence"):
+        while k < len(wanted) and wanted[k] < start:
+            k += 1
+        if k < len(wanted) and wanted[k] < max(end, start + 1):
+            out.append((start, end))
+        if k >= len(wanted):
+            break
+    return out
+
 
 # A word may hold an apostrophe or ayn inside it (Ma'rib, Jama'at) but not a possessive 's (Haftar's).
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019\u02bf\u02be`](?!s\b)[^\W_]+)*")
@@ -365,8 +398,29 @@ class VariantMatcher:
         return None
 
     # -- the pass --------------------------------------------------------------------------------------
-    def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]:
-        self._text = text
+    def candidate_offsets(self, text: str) -> list[int]:
+        """Where a watched name may stand even with spaCy's help: the only places NER needs to look.
+
+        A word that could begin (or be the surname of) a watched name at the loosest threshold the
+        matcher ever accepts, or a watched acronym. Everything else the matcher would pass over anyway.
+        """
+        out: list[int] = []
+        for tok in self._tokens(text):
+            if tok[2] in self._acronyms:
+                out.append(tok[0])
+                continue
+            if not tok[2][0].isupper() and not tok[2][0].isdigit():
+                continue
+            if any(
+                _token_score(tok[2], tok[3], tok[4], form.folded[pos], form.trans[pos], False)
+                >= VARIANT_WITH_LABEL
+                for key in _keys(tok[4])
+                for form, pos in self._index.get(key, ())
+            ):
+                out.append(tok[0])
+        return out
+
+    def _tokens(self, text: str) -> list[_Tok]:
         toks: list[_Tok] = []
         words = _WORDS
         for m in _TOKEN.finditer(text):
@@ -381,6 +435,11 @@ class VariantMatcher:
             if not info[2]:
                 start, end = m.span()
                 toks.append((start, end, word, info[0], info[1]))
+        return toks
+
+    def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]:
+        self._text = text
+        toks = self._tokens(text)
         self._by_key: dict[str, list[int]] | None = None
         labels = self._labels(text, entities)
         cands: list[_Cand] = []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.evaluation import evaluate, load_corpus, spacy_ner
+from streams.evaluation import candidate_ner, evaluate, load_corpus, spacy_ner
 from streams.settings import DEFAULT_MODEL
 from streams.stages.watchlist import load_watchlist
 
@@ -36,3 +36,27 @@ def test_precision_and_recall(with_ner: bool) -> None:
     summary = f"misses {report.misses}, false alarms {report.false_alarms}"
     assert report.precision >= 0.97, summary
     assert report.recall >= 0.97, summary
+
+
+def test_candidates_mode_loses_no_accuracy() -> None:
+    """spaCy over only the candidate sentences decides exactly as spaCy over every whole article."""
+    articles = load_corpus(CORPUS / "articles.yaml")
+    watches = load_watchlist(CORPUS / "watchlist.yaml")
+    everything = evaluate(articles, watches, spacy_ner(DEFAULT_MODEL))
+    candidates = evaluate(articles, watches, candidate_ner(DEFAULT_MODEL, watches))
+    assert (candidates.hits, candidates.false_alarms, candidates.misses) == (
+        everything.hits,
+        everything.false_alarms,
+        everything.misses,
+    )
+
+
+def test_an_article_without_candidates_needs_no_spacy() -> None:
+    from streams.stages.match import VariantMatcher, sentences_around
+
+    matcher = VariantMatcher(load_watchlist(CORPUS / "watchlist.yaml"))
+    text = "Date growers in the oasis expect a good harvest.\n\nPrices at the market held steady."
+    assert matcher.candidate_offsets(text) == []
+    text = "Markets were calm. Forces loyal to Hifter shelled the road to Sirte. Prices held."
+    spans = sentences_around(text, matcher.candidate_offsets(text))
+    assert [text[a:b] for a, b in spans] == ["Forces loyal to Hifter shelled the road to Sirte."]

@@ -56,3 +56,29 @@ def test_long_texts_are_read_in_chunks_with_offsets_into_the_whole() -> None:
     assert ("Khalifa Haftar", "PERSON") in {(t, label) for t, label, _, _ in found}
     for surface, _, start, end in found:
         assert text[start:end] == surface
+
+
+def test_numpy_matmul_finds_the_same_entities() -> None:
+    from thinc.api import get_current_ops, set_current_ops
+
+    from streams.settings import DEFAULT_MODEL
+    from streams.stages.ner import entities, load_nlp, use_numpy_matmul
+    from tests.synthetic import report
+
+    texts = ["\n\n".join(report(i, place, 400).body) for i, place in enumerate(["Sirte", "Jufra", "Derna"])]
+    texts += [
+        (GOLDEN / f"{name}.json").read_text()
+        for name in ("libya-observer-ceasefire", "machine-translated-jufra")
+    ]
+    before = [entities(t, DEFAULT_MODEL) for t in texts]
+    previous = get_current_ops()
+    try:
+        use_numpy_matmul()
+        assert type(load_nlp(DEFAULT_MODEL).get_pipe("ner").model.ops).__name__ == "NumpyOps"
+        assert not load_nlp(DEFAULT_MODEL).get_pipe("ner").model.ops.use_blis
+        after = [entities(t, DEFAULT_MODEL) for t in texts]
+    finally:
+        set_current_ops(previous)
+        load_nlp.cache_clear()
+    assert after == before
+    assert sum(map(len, before)) > 20
