@@ -26,8 +26,12 @@ WIREWATCH_AGENTS = True
 
 def attach_agents(runtime: Runtime, names: tuple[str, ...] | None = None) -> None:
     """Import each agent module and attach its agent to the runtime's app."""
+    from streams.settings import SettingsError
+
     for name in names or AGENT_MODULES:
         if name not in AGENT_MODULES:
-            raise ValueError(f"unknown agent {name!r}; known: {', '.join(AGENT_MODULES)}")
+            raise SettingsError(
+                f"setting 'agents': unknown agent {name!r}; known: {', '.join(AGENT_MODULES)}"
+            )
         module = importlib.import_module(f"{__package__}.{name}")
         module.attach(runtime)

@@ -87,6 +87,7 @@ async def run_pipeline(
             embedded_broker=broker is not None,
             idempotent=idempotent,
             routing=routing,
+            agents=settings.agents or None,
         )
         runtime.alert_sinks.extend(sinks)
         await ensure_topics(broker_url, runtime.topic_specs(), settings.replication_factor)

@@ -41,6 +41,8 @@ class Settings:
     spacy_model: str = DEFAULT_MODEL
     # Processes that run trafilatura and spaCy, away from the event loop that keeps Kafka alive.
     cpu_workers: int = 1
+    # The agents this process runs (empty: all of them), e.g. "poller" for a process that only polls.
+    agents: tuple[str, ...] = ()
     # Which articles spaCy reads: "all" (every article, whole text; entities published for each), or
     # "candidates" (only the sentences where the matcher finds a possible watched name; an article with
     # none skips spaCy, and its record carries the entities of those sentences only).
@@ -83,6 +85,9 @@ class Settings:
     rebalance_timeout: float = 5.0
     session_timeout: float = 10.0
     heartbeat_interval: float = 1.0
+    # The longest a consumer's fetch waits for records: each pipeline hop may cost this on a broker that
+    # answers a waiting fetch only at its end, as the embedded one does.
+    fetch_wait: float = 0.05
     # Deliveries to Slack, email and webhooks: retried with backoff from retry_first_delay up to
     # retry_max_delay, then dead-lettered once delivery_deadline seconds have passed. The deadline stays
     # under the consumer's poll interval (1,000 s), since a delivery holds its destination's partition.

@@ -90,10 +90,10 @@ def render_page(site: Site, page: Page, base: str) -> str:
     sidebar = "\n".join(
         f'        <li><a href="{base}/news/side-{i}.html">{e(t)}</a></li>' for i, t in enumerate(site.sidebar)
     )
+    # The ten latest other stories, as a real related list shows: not the whole archive.
+    others = [p for p in site.pages if p.slug != page.slug and not p.copy_of][-10:]
     related = "\n".join(
-        f'        <li><a href="{base}/news/{p.slug}.html">{e(p.title)}</a></li>'
-        for p in site.pages
-        if p.slug != page.slug and not p.copy_of
+        f'        <li><a href="{base}/news/{p.slug}.html">{e(p.title)}</a></li>' for p in others
     )
     comments = "\n".join(
         f'      <div class="comment"><span class="author">reader{i + 1}</span><p>{e(c)}</p></div>'

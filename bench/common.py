@@ -1,0 +1,138 @@
+"""What the benchmarks share: synthetic articles, worker processes, and CPU and memory read from /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams.site import Page  # noqa: E402
+from tests.synthetic import TOWNS, report  # noqa: E402
+
+PLACES = ["Sirte", "Jufra", "Derna", "Misrata", "Tarhuna", "Benghazi", "Kidal", "Menaka", "Idlib", "Marib"]
+#: The environment every benchmark worker gets: the bench site is on loopback, allowed explicitly and
+#: fetched without a politeness delay.
+LOOPBACK = {
+    "WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8",
+    "WIREWATCH_HOST_DELAY": "0",
+    "WIREWATCH_HOST_CONCURRENCY": "8",
+}
+
+
+def articles(n: int, seed: int = 11, watched_share: float = 1.0) -> list[Page]:
+    """n reports of 600 to 1,500 words, none a near-duplicate of another; `watched_share` of them about a
+    watched place, the others about towns no watchlist names."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        watched = rng.random() < watched_share
+        place = PLACES[i % len(PLACES)] if watched else rng.choice(TOWNS)
+        out.append(report(i, place, rng.randint(600, 1500), seed))
+    return out
+
+
+def watchlist_yaml(extra: int = 0) -> str:
+    """The bench watchlist: the watched places, plus made-up people and places up to `extra` watches."""
+    lines = [f"  - {{id: {p.lower()}, kind: location, name: {p}}}\n" for p in PLACES]
+    if extra:
+        from matching import synthetic_watches
+
+        for w in synthetic_watches(extra)[: max(0, extra - len(PLACES))]:
+            if w.name not in PLACES:
+                lines.append(f"  - {{id: x-{w.id}, kind: {w.kind}, name: '{w.name}'}}\n")
+    return "watches:\n" + "".join(lines)
+
+
+def proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a process, from /proc; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of pid."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = proc_stat(int(entry.name))
+            if stat is not None and stat[0] == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM) in MB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_by_role(workers: list[int], broker_marker: str) -> dict[str, float]:
+    """CPU seconds so far of the workers' agent processes, their CPU processes, the broker and this bench."""
+    out = {"agent processes": 0.0, "CPU processes": 0.0, "broker": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        stat = proc_stat(pid)
+        if stat is None:
+            continue
+        if pid in workers:
+            out["agent processes"] += stat[1]
+        elif stat[0] in workers:
+            out["CPU processes"] += stat[1]
+        else:
+            try:
+                if broker_marker in (entry / "cmdline").read_text(errors="replace"):
+                    out["broker"] += stat[1]
+            except OSError:
+                pass
+    times = os.times()
+    out["bench and site"] = times.user + times.system
+    return out
+
+
+async def spawn_worker(
+    broker: str, work: Path, name: str, env: dict[str, str], stdout: int | None = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """`wirewatch worker` over work/feeds.txt and work/watchlist.yaml, with a data directory of its own."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "worker",
+        "--broker",
+        broker,
+        "--format",
+        "jsonl",
+        "--feeds",
+        str(work / "feeds.txt"),
+        "--watchlist",
+        str(work / "watchlist.yaml"),
+        "--data-dir",
+        str(work / f"data-{name}"),
+        stdout=stdout,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, **LOOPBACK, **env},
+    )
+
+
+async def stop(procs: list[asyncio.subprocess.Process]) -> None:
+    for p in procs:
+        if p.returncode is None:
+            p.terminate()
+    for p in procs:
+        await p.wait()
