@@ -39,8 +39,9 @@ class Settings:
     replication_factor: int = 1
     data_dir: Path = field(default_factory=_default_data_dir)
     spacy_model: str = DEFAULT_MODEL
-    # Processes that run trafilatura and spaCy, away from the event loop that keeps Kafka alive.
-    cpu_workers: int = 1
+    # Processes that run feedparser, trafilatura and spaCy, away from the event loop that keeps Kafka
+    # alive; 0 means one per core. Several workers on one machine should share the cores out.
+    cpu_workers: int = 0
     # The agents this process runs (empty: all of them), e.g. "poller" for a process that only polls.
     agents: tuple[str, ...] = ()
     # Which articles spaCy reads: "all" (every article, whole text; entities published for each), or
@@ -189,9 +190,12 @@ def load_settings(
             )
     if settings.fetch_concurrency < 1:
         raise SettingsError("setting 'fetch_concurrency' must be at least 1")
-    for key in ("cpu_workers", "host_concurrency"):
-        if getattr(settings, key) < 1:
-            raise SettingsError(f"setting {key!r} must be at least 1")
+    if settings.host_concurrency < 1:
+        raise SettingsError("setting 'host_concurrency' must be at least 1")
+    if settings.cpu_workers < 0:
+        raise SettingsError("setting 'cpu_workers' must be 0 (one per core) or more")
+    if settings.cpu_workers == 0:
+        settings = dataclasses.replace(settings, cpu_workers=os.cpu_count() or 1)
     try:
         parse_allowed(settings.allow_networks)
     except ValueError as exc:

@@ -19,9 +19,14 @@ DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_NEEDS = "the Apache Kafka tests need Java 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)"
 #: Every test site is served on loopback, which wirewatch refuses to fetch unless told otherwise; the
-#: politeness delay would only slow a test down. Set for the processes the tests start, too.
-LOOPBACK = {"WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8,::1/128", "WIREWATCH_HOST_DELAY": "0"}
-os.environ.update(LOOPBACK)
+#: politeness delay would only slow a test down, and one CPU process per wirewatch process is plenty for
+#: the tests' few articles. Set for the processes the tests start, too.
+TEST_ENV = {
+    "WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
+    "WIREWATCH_HOST_DELAY": "0",
+    "WIREWATCH_CPU_WORKERS": "1",
+}
+os.environ.update(TEST_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +92,7 @@ def unique_settings(tmp_path: Path) -> Settings:
         poll_interval=3600.0,
         allow_networks=("127.0.0.0/8",),
         host_delay=0.0,
+        cpu_workers=1,
     )
 
 

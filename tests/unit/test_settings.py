@@ -67,3 +67,12 @@ def test_allow_networks_from_file_or_environment(tmp_path: Path) -> None:
     assert load_settings(None, env={}).allow_networks == ()  # nothing private unless listed
     with pytest.raises(SettingsError, match=r"allow_networks.*intranet"):
         load_settings(None, env={"WIREWATCH_ALLOW_NETWORKS": "intranet"})
+
+
+def test_cpu_workers_default_to_one_per_core() -> None:
+    import os
+
+    assert load_settings(None, env={}).cpu_workers == (os.cpu_count() or 1)
+    assert load_settings(None, env={"WIREWATCH_CPU_WORKERS": "3"}).cpu_workers == 3
+    with pytest.raises(SettingsError, match="cpu_workers"):
+        load_settings(None, env={"WIREWATCH_CPU_WORKERS": "-1"})
