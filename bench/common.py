@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import sys
@@ -30,10 +31,34 @@ def articles(n: int, seed: int = 11, watched_share: float = 1.0) -> list[Page]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        watched = rng.random() < watched_share
+        watched = watched_share >= 1.0 or rng.random() < watched_share
         place = PLACES[i % len(PLACES)] if watched else rng.choice(TOWNS)
-        out.append(report(i, place, rng.randint(600, 1500), seed))
+        page = report(i, place, rng.randint(600, 1500), seed)
+        # Readers' comments, some naming a watched place: they are on the page, never in the article.
+        comments = tuple(
+            rng.choice(COMMENTS).format(place=rng.choice(PLACES + TOWNS)) for _ in range(rng.randint(2, 8))
+        )
+        out.append(dataclasses.replace(page, comments=comments))
     return out
+
+
+COMMENTS = [
+    "Nobody in {place} believes a word of this.",
+    "My cousin lives near {place} and says the roads are still closed.",
+    "Why does nobody report what happened in {place} last year?",
+    "Thank you for covering this, the situation is terrible.",
+    "Same story every month. When will it change?",
+    "The photos from {place} tell a different story.",
+]
+#: The bench site's sidebar: most-read headlines, some naming watched places.
+SIDEBAR = [
+    f"{place} {what}"
+    for place, what in zip(
+        PLACES[:4] + TOWNS[:4],
+        ["market reopens", "talks stall", "water crisis deepens", "school year begins"] * 2,
+        strict=True,
+    )
+]
 
 
 def watchlist_yaml(extra: int = 0) -> str:

