@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streams.site import Page  # noqa: E402
+from tests.factories import worker_argv  # noqa: E402
 from tests.synthetic import TOWNS, report  # noqa: E402
 
 PLACES = ["Sirte", "Jufra", "Derna", "Misrata", "Tarhuna", "Benghazi", "Kidal", "Menaka", "Idlib", "Marib"]
@@ -134,20 +135,7 @@ async def spawn_worker(
 ) -> asyncio.subprocess.Process:
     """`wirewatch worker` over work/feeds.txt and work/watchlist.yaml, with a data directory of its own."""
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "streams.cli",
-        "worker",
-        "--broker",
-        broker,
-        "--format",
-        "jsonl",
-        "--feeds",
-        str(work / "feeds.txt"),
-        "--watchlist",
-        str(work / "watchlist.yaml"),
-        "--data-dir",
-        str(work / f"data-{name}"),
+        *worker_argv(broker, work / "feeds.txt", work / "watchlist.yaml", work / f"data-{name}"),
         stdout=stdout,
         stderr=asyncio.subprocess.DEVNULL,
         cwd=ROOT,

@@ -41,7 +41,7 @@ from common import (
 )
 
 from streams.broker import EmbeddedBroker, read_topic
-from streams.site import Page, Site, SiteServer, render_page
+from streams.site import Page, Site, SiteServer, render_page, serve_loopback
 from streams.topics import ALERTS, ARTICLES_ENTITIES, ARTICLES_RAW, DEADLETTER
 
 CORES = os.cpu_count() or 1
@@ -284,13 +284,6 @@ async def poller_cpu(feeds: int, rounds: int = 3, interval: float = 5.0) -> tupl
         body = f"<?xml version='1.0'?><rss version='2.0'><channel><title>F</title>{items}</channel></rss>"
         return web.Response(body=body.encode(), content_type="application/rss+xml", headers={"ETag": etag})
 
-    app = web.Application()
-    app.router.add_get("/feed/{n}.xml", feed)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     polls = 0
 
     @web.middleware
@@ -299,7 +292,9 @@ async def poller_cpu(feeds: int, rounds: int = 3, interval: float = 5.0) -> tupl
         polls += 1
         return await handler(request)  # type: ignore[operator, no-any-return]
 
-    app.middlewares.append(count)  # type: ignore[arg-type]
+    app = web.Application(middlewares=[count])
+    app.router.add_get("/feed/{n}.xml", feed)
+    runner, base = await serve_loopback(app)
     try:
         with (
             tempfile.TemporaryDirectory(prefix="wirewatch-bench-") as tmp,
@@ -308,9 +303,7 @@ async def poller_cpu(feeds: int, rounds: int = 3, interval: float = 5.0) -> tupl
             work = Path(tmp)
             # Feeds on distinct host names would each get a politeness slot; on one loopback host the
             # per-host limit is raised so that it is the poller's own cost that is measured.
-            (work / "feeds.txt").write_text(
-                "".join(f"http://127.0.0.1:{port}/feed/{n}.xml\n" for n in range(feeds))
-            )
+            (work / "feeds.txt").write_text("".join(f"{base}/feed/{n}.xml\n" for n in range(feeds)))
             (work / "watchlist.yaml").write_text(watchlist_yaml())
             env = {
                 "WIREWATCH_AGENTS": "poller",

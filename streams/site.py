@@ -179,6 +179,18 @@ def render_feed(site: Site, base: str) -> str:
 """
 
 
+async def serve_loopback(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, str]:
+    """Serve app on loopback (a free port unless given): the runner to clean up, and the base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    tcp = web.TCPSite(runner, host, port)
+    await tcp.start()
+    bound = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://{host}:{bound}"
+
+
 class SiteServer:
     """Serves a Site on 127.0.0.1 with a free port; the feed honours If-None-Match."""
 
@@ -221,12 +233,7 @@ class SiteServer:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        tcp = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await tcp.start()
-        port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base = f"http://127.0.0.1:{port}"
+        self._runner, self.base = await serve_loopback(app)
         return self.base
 
     @property

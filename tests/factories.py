@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from aiohttp import web
 
 from streams.records import Alert, WatchMatch
+from streams.site import serve_loopback
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,10 +53,32 @@ async def loopback_http(routes: dict[str, Handler]) -> AsyncIterator[str]:
     app = web.Application()
     for path, handler in routes.items():
         app.router.add_post(path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    runner, base = await serve_loopback(app)
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield base
     finally:
         await runner.cleanup()
+
+
+def worker_argv(
+    broker: str, feeds: Path, watchlist: Path, data_dir: Path, log_level: str = "warning"
+) -> list[str]:
+    """The command line of a `wirewatch worker` printing alerts as JSON lines, run from the checkout."""
+    return [
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "worker",
+        "--log-level",
+        log_level,
+        "--broker",
+        broker,
+        "--format",
+        "jsonl",
+        "--feeds",
+        str(feeds),
+        "--watchlist",
+        str(watchlist),
+        "--data-dir",
+        str(data_dir),
+    ]

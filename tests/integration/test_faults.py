@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from asyncio.subprocess import PIPE
 from dataclasses import replace
@@ -19,6 +18,7 @@ import pytest
 from streams.site import Site, SiteServer
 from streams.topics import ALERTS
 from tests.conftest import need_kafka_tools
+from tests.factories import worker_argv
 from tests.integration.kafka_read import read_topic
 from tests.synthetic import report
 
@@ -49,22 +49,13 @@ async def _worker(
 ) -> asyncio.subprocess.Process:
     """`wirewatch worker` printing alerts as JSON lines, over tmp_path's feeds.txt and watchlist.yaml."""
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "streams.cli",
-        "worker",
-        "--log-level",
-        os.environ.get("WIREWATCH_TEST_WORKER_LOG", "warning"),
-        "--broker",
-        broker,
-        "--format",
-        "jsonl",
-        "--feeds",
-        str(tmp_path / "feeds.txt"),
-        "--watchlist",
-        str(tmp_path / "watchlist.yaml"),
-        "--data-dir",
-        str(data),
+        *worker_argv(
+            broker,
+            tmp_path / "feeds.txt",
+            tmp_path / "watchlist.yaml",
+            data,
+            os.environ.get("WIREWATCH_TEST_WORKER_LOG", "warning"),
+        ),
         stdout=out,
         # A file, not a pipe: while the broker is away the worker logs more than a pipe buffer holds,
         # and a full pipe nobody reads would block it.

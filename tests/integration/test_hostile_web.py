@@ -11,7 +11,7 @@ from aiohttp import web
 from streams.records import Alert
 from streams.runner import run_pipeline
 from streams.settings import Settings
-from streams.site import Site, render_page
+from streams.site import Site, render_page, serve_loopback
 from streams.stages.watchlist import load_watchlist
 from streams.topics import DEADLETTER, FEEDS_HEALTH
 from tests.integration.kafka_read import read_topic
@@ -79,11 +79,7 @@ async def hostile_site() -> AsyncIterator[tuple[str, list[str]]]:
         return web.Response(status=status, body=body, headers={"Content-Type": kind, **headers})
 
     app.router.add_get("/{tail:.*}", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    base = f"http://127.0.0.1:{tcp._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, base = await serve_loopback(app)
     html = "text/html; charset=utf-8"
     for page in good:
         routes[f"/news/{page.slug}.html"] = (200, html, render_page(site, page, base).encode(), {})

@@ -8,11 +8,13 @@ import struct
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
 
+from streams.site import serve_loopback
 from streams.stages.fetch import (
     MAX_REDIRECTS,
     FetchError,
@@ -54,11 +56,8 @@ class Server:
         app = web.Application(middlewares=[count])
         for path, handler in routes.items():
             app.router.add_get(path, handler)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, base = await serve_loopback(app, self.host, self.port)
+        self.port = int(base.rsplit(":", 1)[1])
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -449,36 +448,36 @@ async def _robots_site(body: str | None, status: int = 200) -> Server:
     return srv
 
 
+@asynccontextmanager
+async def _robots_of(srv: Server) -> AsyncIterator[Robots]:
+    client = SafeClient(LOOPBACK_ONLY, HostGate(delay=0.0), "wirewatch/0.1")
+    try:
+        yield Robots(client, "wirewatch", LIMITS)
+    finally:
+        await client.close()
+        await srv.stop()
+
+
 async def test_robots_txt_rules_are_followed_and_cached() -> None:
     srv = await _robots_site(
         "User-agent: *\nDisallow: /private/\n\nUser-agent: wirewatch\nDisallow: /no-bots/\n"
     )
-    client = SafeClient(LOOPBACK_ONLY, HostGate(delay=0.0), "wirewatch/0.1")
-    robots = Robots(client, "wirewatch", LIMITS)
-    try:
+    async with _robots_of(srv) as robots:
         await robots.check(srv.base + "/news/1")
         await robots.check(srv.base + "/private/1")  # the group for wirewatch replaces the * group
         with pytest.raises(FetchError) as info:
             await robots.check(srv.base + "/no-bots/2")
         assert info.value.reason_class == "robots_disallowed"
-    finally:
-        await client.close()
-        await srv.stop()
     assert srv.hits.count("/robots.txt") == 1
 
 
 @pytest.mark.parametrize(("status", "allowed"), [(404, True), (403, True), (500, False), (503, False)])
 async def test_robots_txt_that_cannot_be_had(status: int, allowed: bool) -> None:
     srv = await _robots_site("", status)
-    client = SafeClient(LOOPBACK_ONLY, HostGate(delay=0.0), "wirewatch/0.1")
-    robots = Robots(client, "wirewatch", LIMITS)
-    try:
+    async with _robots_of(srv) as robots:
         if allowed:
             await robots.check(srv.base + "/news/1")
         else:
             with pytest.raises(FetchError) as info:
                 await robots.check(srv.base + "/news/1")
             assert info.value.reason_class == "robots_disallowed"
-    finally:
-        await client.close()
-        await srv.stop()

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from streams import cpuproc
+from streams.site import serve_loopback
 from streams.stages.clean import ExtractionFailed, clean_html
 from streams.stages.feeds import BadFeed, parse_feed
 from tests.cpu_tasks import crash, pid, spin
@@ -84,12 +85,8 @@ async def intranet() -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", secret)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", hits
+    runner, base = await serve_loopback(app)
+    yield base, hits
     await runner.cleanup()
 
 
