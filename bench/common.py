@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import random
 import sys
@@ -70,7 +71,8 @@ def watchlist_yaml(extra: int = 0) -> str:
 
         for w in synthetic_watches(extra)[: max(0, extra - len(PLACES))]:
             if w.name not in PLACES:
-                lines.append(f"  - {{id: x-{w.id}, kind: {w.kind}, name: '{w.name}'}}\n")
+                # JSON strings are YAML too, and quote an apostrophe safely ("Jama'at").
+                lines.append(f"  - {{id: x-{w.id}, kind: {w.kind}, name: {json.dumps(w.name)}}}\n")
     return "watches:\n" + "".join(lines)
 
 

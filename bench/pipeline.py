@@ -82,6 +82,8 @@ def _baseline_one(html: str) -> int:
 def baseline(pages: list[Page], site: Site, watchlist: str, mode: str, matmul: str, model: str) -> float:
     """Articles per second of one plain process per core: clean, NER and match, nothing else."""
     htmls = [render_page(site, p, BASE) for p in pages]
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(var, "1")  # one core per process, as wirewatch's CPU processes have
     with ProcessPoolExecutor(
         CORES,
         mp_context=multiprocessing.get_context("spawn"),
@@ -225,6 +227,9 @@ async def pipeline(
             "WIREWATCH_ENTITIES": mode,
             "WIREWATCH_MATMUL": matmul,
             "WIREWATCH_ROBOTS": "false",
+            # One worker keeps its dedupe state in its data directory, as `wirewatch run` does on the
+            # embedded broker; several share theirs through Faust tables, as they must.
+            "WIREWATCH_STATE": "local" if workers == 1 else "kafka",
         }
         procs = [await spawn_worker(broker.url, work, f"{tag}-{k}", env) for k in range(workers)]
         try:
@@ -365,7 +370,10 @@ async def main() -> None:
             print(f"  the same baseline with matmul {other}: {rate:.2f} articles/s")
         for workers in args.workers:
             run = await pipeline(pages, workers, mode, args.matmul, watchlist)
-            print(f"  {workers} worker process(es): {run.rate:.2f} articles/s, ratio {run.rate / base:.2f}")
+            state = "local state" if workers == 1 else "state in Faust tables"
+            print(
+                f"  {workers} worker process(es), {state}: {run.rate:.2f} articles/s, ratio {run.rate / base:.2f}"
+            )
             print(f"    latency fetched -> alert at full load: {percentiles(run.latencies)}")
             print("    peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in run.rss.items()))
             print("    CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in run.cpu.items()))

@@ -316,6 +316,7 @@ class VariantMatcher:
     """Finds watches however reporting spells them; indexes forms by skeleton so cost grows with the text."""
 
     def __init__(self, watches: Sequence[Watch]) -> None:
+        self._last_tokens: tuple[str, list[_Tok]] | None = None
         self._index: dict[str, list[tuple[_Form, int]]] = defaultdict(list)
         self._acronyms: dict[str, list[_Form]] = defaultdict(list)
         self._given: dict[str, list[str]] = {}
@@ -421,7 +422,11 @@ class VariantMatcher:
         return out
 
     def _tokens(self, text: str) -> list[_Tok]:
+        # The extractor asks for candidates and then matches the same text: tokenise it once.
+        if self._last_tokens is not None and self._last_tokens[0] is text:
+            return self._last_tokens[1]
         toks: list[_Tok] = []
+        self._last_tokens = (text, toks)
         words = _WORDS
         for m in _TOKEN.finditer(text):
             word = m.group()
