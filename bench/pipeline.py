@@ -371,9 +371,8 @@ async def main() -> None:
         for workers in args.workers:
             run = await pipeline(pages, workers, mode, args.matmul, watchlist)
             state = "local state" if workers == 1 else "state in Faust tables"
-            print(
-                f"  {workers} worker process(es), {state}: {run.rate:.2f} articles/s, ratio {run.rate / base:.2f}"
-            )
+            ratio = run.rate / base
+            print(f"  {workers} worker process(es), {state}: {run.rate:.2f} articles/s, ratio {ratio:.2f}")
             print(f"    latency fetched -> alert at full load: {percentiles(run.latencies)}")
             print("    peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in run.rss.items()))
             print("    CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in run.cpu.items()))
