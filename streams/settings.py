@@ -48,8 +48,10 @@ class Settings:
     # "candidates" (only the sentences where the matcher finds a possible watched name; an article with
     # none skips spaCy, and its record carries the entities of those sentences only).
     entities: str = "all"
-    # thinc's matrix multiply: "blis" (spaCy's default) or "numpy" (OpenBLAS, faster on AVX-512 machines).
-    matmul: str = "blis"
+    # thinc's matrix multiply: "numpy" (OpenBLAS, one thread per CPU process) or "blis" (spaCy's own
+    # default). Measured with bench/pipeline.py on a 2-core AVX-512 machine: 10.2 against 7.6 articles/s,
+    # with the same entities (tests/unit/test_golden_pages.py compares them).
+    matmul: str = "numpy"
     # Pages downloaded at once by one process (network-bound, so well above the core count).
     fetch_concurrency: int = 8
     poll_interval: float = 300.0
