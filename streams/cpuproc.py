@@ -48,7 +48,7 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def init(parent: int, model: str, matmul: str = "blis") -> None:
+def init(parent: int, model: str, matmul: str) -> None:
     """Initializer of each CPU process: end with the parent, then load the model before any work."""
     _die_with(parent)
     # Imported here, before any task: a task's deadline should not pay for trafilatura's import, and the
@@ -64,8 +64,8 @@ def init(parent: int, model: str, matmul: str = "blis") -> None:
         warm(model)
 
 
-def spawn_pool(workers: int, model: str, matmul: str = "blis") -> ProcessPoolExecutor:
-    """Processes that run trafilatura and spaCy, each with the model loaded before any work."""
+def _spawn(model: str, matmul: str) -> ProcessPoolExecutor:
+    """One process for feedparser, trafilatura and spaCy, the model loaded before any work."""
     # One thread of BLAS per CPU process: each process is one core's worth of work, and OpenBLAS's own
     # threads (numpy matmul) would fight the other processes for the cores (measured: numpy matmul 8%
     # slower than blis with them, instead of faster). Read by each child as it loads OpenBLAS.
@@ -73,7 +73,7 @@ def spawn_pool(workers: int, model: str, matmul: str = "blis") -> ProcessPoolExe
         os.environ.setdefault(var, "1")
     # Spawned, not forked: the parent runs an event loop and Kafka client threads that must not be copied.
     return ProcessPoolExecutor(
-        max_workers=workers,
+        max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=init,
         initargs=(os.getpid(), model, matmul),
@@ -95,7 +95,7 @@ class Slots:
     be interrupted inside C code, so its process is killed and replaced; the other slots go on untouched.
     """
 
-    def __init__(self, size: int, model: str, matmul: str = "blis") -> None:
+    def __init__(self, size: int, model: str, matmul: str = "numpy") -> None:
         self.size = size
         self.model = model
         self.matmul = matmul
@@ -112,7 +112,7 @@ class Slots:
     async def _executor(self, slot: int) -> ProcessPoolExecutor:
         executor = self._executors[slot]
         if executor is None:
-            executor = self._executors[slot] = spawn_pool(1, self.model, self.matmul)
+            executor = self._executors[slot] = _spawn(self.model, self.matmul)
             # Started (and its model loaded) before any deadline runs: start-up is not the task's time.
             await asyncio.get_running_loop().run_in_executor(executor, os.getpid)
         return executor
