@@ -30,6 +30,7 @@ from aiohttp import web
 from common import (
     LOOPBACK,
     PLACES,
+    ROOT,
     SIDEBAR,
     articles,
     children,
@@ -41,7 +42,9 @@ from common import (
 )
 
 from streams.broker import EmbeddedBroker, read_topic
+from streams.evaluation import candidate_ner, evaluate, load_corpus, spacy_ner
 from streams.site import Page, Site, SiteServer, render_page, serve_loopback
+from streams.stages.watchlist import load_watchlist
 from streams.topics import ALERTS, ARTICLES_ENTITIES, ARTICLES_RAW, DEADLETTER
 
 CORES = os.cpu_count() or 1
@@ -361,6 +364,17 @@ async def main() -> None:
         f"{len(pages)} articles, {words:.0f} words on average, median page {html_kb:.0f} KB; "
         f"{args.watched_share:.0%} name a watch; {CORES} cores; matmul {args.matmul}; embedded broker"
     )
+    corpus = ROOT / "tests" / "data" / "corpus"
+    labelled, corpus_watches = (
+        load_corpus(corpus / "articles.yaml"),
+        load_watchlist(corpus / "watchlist.yaml"),
+    )
+    for mode, ner in (("all", spacy_ner(model)), ("candidates", candidate_ner(model, corpus_watches))):
+        scored = evaluate(labelled, corpus_watches, ner)
+        print(
+            f"labelled corpus, entities {mode}: precision {scored.precision:.3f}, recall {scored.recall:.3f} "
+            f"({scored.hits} hits, {len(scored.false_alarms)} false alarms, {len(scored.misses)} misses)"
+        )
     for mode in args.modes:
         base = baseline(pages, site, watchlist, mode, args.matmul, model)
         print(f"\nentities: {mode}\n  baseline, {CORES} plain processes, no Kafka: {base:.2f} articles/s")
