@@ -403,8 +403,10 @@ async def test_per_host_concurrency_and_spacing() -> None:
         await client.close()
         await srv.stop()
     assert peak == 2
+    # Starts are stamped by the server, so a new connection's set-up can shave a little off one gap; the
+    # gate's spacing shows in every gap and in the whole span (five gaps of 0.1 s).
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.09
+    assert min(gaps) >= 0.07 and starts[-1] - starts[0] >= 0.45
 
 
 async def test_retry_after_keeps_the_client_off_the_host() -> None:
