@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -370,10 +371,16 @@ class OffsetGuard:
     hole that no handler is working on for two checks in a row makes the partition re-read from it.
     """
 
-    def __init__(self, consumer: Any) -> None:
+    #: Seconds a partition may have records waiting beyond its committed offset while none arrives and
+    #: none is being handled, before it is read again from the committed offset.
+    STALL_SECONDS = 20.0
+
+    def __init__(self, consumer: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self.consumer = consumer
+        self.clock = clock
         self.first_seen: dict[Any, int] = {}
         self.suspect: dict[Any, int] = {}
+        self.last_message: dict[Any, float] = {}
         self._new_offset = consumer._new_offset
         self._callback = consumer.callback
         consumer._read_offset = _NoReadOffsets()
@@ -382,6 +389,7 @@ class OffsetGuard:
 
     async def on_message(self, message: Any) -> None:
         self.first_seen.setdefault(message.tp, message.offset)
+        self.last_message[message.tp] = self.clock()
         await self._callback(message)
 
     def base(self, tp: Any) -> int | None:
@@ -428,6 +436,51 @@ class OffsetGuard:
             # lives on a thread of its own, and a fetcher woken from the wrong thread may never wake
             # (measured: a worker that re-read a hole this way stopped consuming altogether).
             await self.consumer.seek_wait({tp: start})
+        await self.restart_stalled(assigned)
+
+    async def restart_stalled(self, assigned: set[Any]) -> None:
+        """Read again, from its committed offset, a partition whose records wait but never come.
+
+        Seen once in CI after a SIGKILL rebalance: the survivor idle, its partitions holding records
+        beyond their committed offsets, nothing fetched and nothing in a handler. Holes are handled
+        above; this is the same stall at a partition's tail, where no later record was handled.
+        """
+        now = self.clock()
+        busy = {m.tp for m in list(self.consumer._unacked_messages)}
+        for tp in assigned:
+            base = self.base(tp)
+            if base is None or tp in busy:
+                continue
+            highwater = self.consumer.highwater(tp)
+            if highwater is None or highwater <= base:
+                continue
+            quiet = now - self.last_message.get(tp, now)
+            self.last_message.setdefault(tp, now)
+            if quiet < self.STALL_SECONDS:
+                continue
+            log.warning(
+                "%s has offsets %d-%d waiting and nothing arrived for %.0f s; reading it again\n%s",
+                tp,
+                base,
+                highwater - 1,
+                quiet,
+                self.describe(),
+            )
+            self.last_message[tp] = now
+            if tp in self.consumer._paused_partitions and not self.consumer.app.in_recovery:
+                self.consumer.resume_partitions({tp})
+            await self.consumer.seek_wait({tp: base})
+
+    def describe(self) -> str:
+        """Each assigned partition as this consumer sees it, for a stall report."""
+        c = self.consumer
+        active = c._active_partitions or set()
+        return "\n".join(
+            f"  {tp.topic}[{tp.partition}]: committed {c._committed_offset[tp]}, "
+            f"highwater {c.highwater(tp)}, acked {len(c._acked.get(tp) or ())}, "
+            f"active {tp in active}, paused {tp in c._paused_partitions}"
+            for tp in sorted(c.assignment())
+        )
 
 
 class WireApp(faust.App):

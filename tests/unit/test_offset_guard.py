@@ -43,8 +43,19 @@ class FakeConsumer:
     async def callback(self, message: Msg) -> None:
         self.delivered.append(message.offset)
 
+    highwaters: dict[TP, int] = field(default_factory=dict)
+    _paused_partitions: set[TP] = field(default_factory=set)
+    _active_partitions: set[TP] = field(default_factory=set)
+    app: Any = field(default_factory=lambda: type("App", (), {"in_recovery": False})())
+
     def assignment(self) -> set[TP]:
         return {RAW}
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.highwaters.get(tp)
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        self._paused_partitions -= tps
 
     async def seek_wait(self, partitions: dict[TP, int]) -> None:
         self.seeks.extend(partitions.items())
@@ -83,3 +94,37 @@ async def test_a_hole_being_handled_is_left_alone() -> None:
         await guard.mend()
     assert consumer.seeks == []
     assert guard.new_offset(RAW) is None
+
+
+async def test_a_partition_whose_records_never_come_is_read_again() -> None:
+    """Records wait beyond the committed offset, none arrives and none is being handled: after the stall
+    time the partition is read again from its committed offset (and resumed if it was left paused)."""
+    now = [0.0]
+    consumer = FakeConsumer()
+    consumer._committed_offset[RAW] = 40
+    consumer.highwaters[RAW] = 55
+    consumer._paused_partitions.add(RAW)
+    guard = OffsetGuard(consumer, clock=lambda: now[0])
+    await guard.mend()
+    now[0] = OffsetGuard.STALL_SECONDS - 1
+    await guard.mend()
+    assert consumer.seeks == []
+    consumer._unacked_messages.add(Msg(RAW, 40))  # a handler busy with it: not a stall
+    now[0] = OffsetGuard.STALL_SECONDS + 5
+    await guard.mend()
+    assert consumer.seeks == []
+    consumer._unacked_messages.clear()
+    await guard.mend()
+    assert consumer.seeks == [(RAW, 40)] and RAW not in consumer._paused_partitions
+
+
+async def test_a_partition_read_to_its_end_is_no_stall() -> None:
+    now = [0.0]
+    consumer = FakeConsumer()
+    consumer._committed_offset[RAW] = 55
+    consumer.highwaters[RAW] = 55
+    guard = OffsetGuard(consumer, clock=lambda: now[0])
+    for t in (0.0, 100.0, 1000.0):
+        now[0] = t
+        await guard.mend()
+    assert consumer.seeks == []
