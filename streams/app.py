@@ -448,6 +448,9 @@ class OffsetGuard:
         now = self.clock()
         busy = {m.tp for m in list(self.consumer._unacked_messages)}
         for tp in assigned:
+            # Only the agents' topics: table changelogs are read by Faust's recovery, not by streams.
+            if not self.consumer.app.topics.acks_enabled_for(tp.topic):
+                continue
             base = self.base(tp)
             if base is None or tp in busy:
                 continue
