@@ -15,8 +15,14 @@ import aiohttp
 from yarl import URL
 
 from streams.stages.deliver import retry_after_seconds
-from streams.stages.netguard import AddressPolicy, BlockedAddress, GuardedResolver, Lookup, literal_address
-from streams.stages.netguard import system_lookup as _system_lookup
+from streams.stages.netguard import (
+    AddressPolicy,
+    BlockedAddress,
+    GuardedResolver,
+    Lookup,
+    literal_address,
+    system_lookup,
+)
 
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -156,7 +162,7 @@ class SafeClient:
         policy: AddressPolicy,
         gate: HostGate,
         user_agent: str,
-        lookup: Lookup = _system_lookup,
+        lookup: Lookup = system_lookup,
     ) -> None:
         self.policy = policy
         self.gate = gate
