@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,9 +31,14 @@ def _nested(obj: Any) -> Any:
 codecs.register("orjson", OrjsonCodec())
 
 
+def iso_utc(timestamp: float) -> str:
+    """A Unix time as an ISO 8601 string in UTC, to the second, as every record stores times."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
 def utcnow() -> str:
-    """The current time as an ISO 8601 string in UTC, as every record stores times."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The current time, as iso_utc writes it."""
+    return iso_utc(time.time())
 
 
 class WireRecord(faust.Record, abstract=True, serializer="orjson", include_metadata=False):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from streams.records import Alert, WatchMatch, utcnow
+from streams.records import Alert, WatchMatch, iso_utc, utcnow
 
 if TYPE_CHECKING:
     from streams.stages.health import HealthChange
@@ -67,7 +66,7 @@ def build_alert(
 
 def health_alert(feed_url: str, source: str, change: HealthChange, now: float) -> Alert:
     """A feed health alert: one id per feed, kind and moment, so a re-sent one is recognised."""
-    at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+    at = iso_utc(now)
     return Alert(
         alert_id=hashlib.sha256(
             f"wirewatch-health\x00{feed_url}\x00{change.kind}\x00{at}".encode()

@@ -6,17 +6,15 @@ import dataclasses
 import itertools
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from streams.records import iso_utc
 
 # Item times kept per feed: enough for a stable median, small enough to store on every poll.
 KEEP_TIMES = 50
 # A median needs this many items; below it a feed has no usual rhythm to fall silent from.
 MIN_ITEMS_FOR_RHYTHM = 4
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -55,13 +53,13 @@ class FeedHealth:
             "feed_url": self.feed_url,
             "source": self.source,
             "polls": self.polls,
-            "last_success": _iso(self.last_success) if self.last_success else None,
+            "last_success": iso_utc(self.last_success) if self.last_success else None,
             "last_error": self.last_error or None,
             "last_error_class": self.last_error_class or None,
-            "last_error_at": _iso(self.last_error_at) if self.last_error_at else None,
+            "last_error_at": iso_utc(self.last_error_at) if self.last_error_at else None,
             "consecutive_failures": self.consecutive_failures,
             "items_seen": self.items_seen,
-            "last_item_at": _iso(last_item) if last_item else None,
+            "last_item_at": iso_utc(last_item) if last_item else None,
             "median_interval_seconds": round(median, 1) if median is not None else None,
             "alerted": self.alerted or None,
         }
