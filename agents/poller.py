@@ -147,6 +147,8 @@ def attach(rt: Runtime) -> None:
         if busy.locked():
             return
         async with busy:
+            if not polled_once and not rt.once:
+                log.info("this worker leads the group: it polls the %d feed(s)", len(rt.feeds))
             due = schedule.take_due(time.monotonic())
             if rt.once:
                 due = [f for f in due if f not in polled_once]

@@ -9,6 +9,7 @@ import os
 import random
 import sys
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -133,13 +134,19 @@ def cpu_by_role(workers: list[int], broker_marker: str) -> dict[str, float]:
 
 
 async def spawn_worker(
-    broker: str, work: Path, name: str, env: dict[str, str], stdout: int | None = asyncio.subprocess.DEVNULL
+    broker: str,
+    work: Path,
+    name: str,
+    env: dict[str, str],
+    stdout: int | None = asyncio.subprocess.DEVNULL,
+    stderr: int | IO[bytes] | None = asyncio.subprocess.DEVNULL,
+    log_level: str = "warning",
 ) -> asyncio.subprocess.Process:
     """`wirewatch worker` over work/feeds.txt and work/watchlist.yaml, with a data directory of its own."""
     return await asyncio.create_subprocess_exec(
-        *worker_argv(broker, work / "feeds.txt", work / "watchlist.yaml", work / f"data-{name}"),
+        *worker_argv(broker, work / "feeds.txt", work / "watchlist.yaml", work / f"data-{name}", log_level),
         stdout=stdout,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
         cwd=ROOT,
         env={**os.environ, **LOOPBACK, **env},
     )

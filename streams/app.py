@@ -7,7 +7,6 @@ import functools
 import importlib.util
 import logging
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,11 +16,11 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 import faust
-from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import StreamT, TopicT
 
 from streams import cpuproc
 from streams.broker import TopicSpec
+from streams.faust_patches import IdempotentTransport, OffsetGuard, Transport
 from streams.records import Alert, DeadLetter, Delivery, WireRecord, utcnow
 from streams.routes import Routing
 from streams.senders import Pacer, delivery_policy
@@ -246,6 +245,7 @@ class Runtime:
 
         async def run(stream: StreamT[R]) -> AsyncIterator[str]:
             async for value in stream:
+                event = stream.current_event
                 outcome = "dead-lettered"
                 try:
                     async with self.guard(stage, key(value), getattr(value, "item_url", None) or key(value)):
@@ -253,6 +253,10 @@ class Runtime:
                 except Exception as exc:
                     self._agent_died(stage, exc)
                     raise
+                # Handled, or dead-lettered: only now may the commit move past this record.
+                guard = getattr(self.app, "offset_guard", None)
+                if guard is not None and event is not None:
+                    guard.handled(event.message)
                 # Yielding the outcome lets Faust's test context wait until a record is fully handled.
                 yield outcome
 
@@ -312,181 +316,6 @@ def load_agents_package() -> ModuleType:
     return module
 
 
-class _IdempotentProducer(aiokafka_driver.Producer):
-    # Faust asks aiokafka for idempotence only inside exactly-once transactions; we want it always.
-    def _settings_extra(self) -> dict[str, Any]:
-        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
-
-
-class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # Faust fixes the fetch wait at 1.5 s. The embedded broker holds a fetch that found nothing for the
-        # whole wait even when records arrive meanwhile, so every hop of the pipeline cost up to 1.5 s
-        # (measured with 30 articles at once on two workers: median download-to-alert 4.8 s, 1.9 s with
-        # 50 ms; Apache Kafka answers a waiting fetch as soon as records arrive, and merely sees more
-        # empty fetches with a short wait).
-        consumer._fetch_max_wait_ms = int(getattr(self.app, "fetch_wait", 1.5) * 1000)
-        return consumer
-
-
-class _Consumer(aiokafka_driver.Consumer):
-    def _new_consumer_thread(self) -> Any:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class _Transport(aiokafka_driver.Transport):
-    Consumer = _Consumer
-
-
-class _IdempotentTransport(_Transport):
-    Producer = _IdempotentProducer
-
-
-class _NoReadOffsets(dict[Any, Any]):
-    """Stands in for Faust's per-partition "highest offset read" map, always empty.
-
-    Faust uses that map to drop a message whose offset is below one already read and to count an offset
-    jump as acknowledged. After a rebalance a prefetched message can arrive ahead of the ones re-read from
-    the committed offset: Faust then counted the offsets in between as done, dropped them when they came,
-    and committed them unprocessed (measured: articles lost when a worker was killed). Without the map
-    every message is delivered; the price is a few records handled twice, which the dedupe state absorbs.
-    """
-
-    def __getitem__(self, key: Any) -> None:
-        return None
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        pass
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class OffsetGuard:
-    """Keeps Faust from committing past a record it never handled, and has such records read again.
-
-    Faust's streams also skip, without handling them, records fetched under the consumer group's previous
-    generation; the seek after a rebalance does not always bring them back. Faust's commit then moved past
-    the hole whenever the partition had no committed offset yet. Here a commit waits for the hole, and a
-    hole that no handler is working on for two checks in a row makes the partition re-read from it.
-    """
-
-    #: Seconds a partition may have records waiting beyond its committed offset while none arrives and
-    #: none is being handled, before it is read again from the committed offset.
-    STALL_SECONDS = 20.0
-
-    def __init__(self, consumer: Any, clock: Callable[[], float] = time.monotonic) -> None:
-        self.consumer = consumer
-        self.clock = clock
-        self.first_seen: dict[Any, int] = {}
-        self.suspect: dict[Any, int] = {}
-        self.last_message: dict[Any, float] = {}
-        self._new_offset = consumer._new_offset
-        self._callback = consumer.callback
-        consumer._read_offset = _NoReadOffsets()
-        consumer._new_offset = self.new_offset
-        consumer.callback = self.on_message
-
-    async def on_message(self, message: Any) -> None:
-        self.first_seen.setdefault(message.tp, message.offset)
-        self.last_message[message.tp] = self.clock()
-        await self._callback(message)
-
-    def base(self, tp: Any) -> int | None:
-        """The first offset of the partition this consumer still owes: committed, or first read."""
-        committed: int | None = self.consumer._committed_offset[tp]
-        return committed if committed is not None else self.first_seen.get(tp)
-
-    def hole(self, tp: Any) -> tuple[int, int] | None:
-        acked = self.consumer._acked.get(tp)
-        base = self.base(tp)
-        if not acked or base is None or min(acked) <= base:
-            return None
-        return base, min(acked)
-
-    def new_offset(self, tp: Any) -> int | None:
-        if self.hole(tp) is not None:
-            return None
-        offset: int | None = self._new_offset(tp)
-        return offset
-
-    async def mend(self) -> None:
-        """Re-read, from its first missing offset, a partition whose hole nothing is filling."""
-        assigned = self.consumer.assignment()
-        for tp in list(self.consumer._acked):
-            hole = self.hole(tp)
-            if hole is None or tp not in assigned:
-                self.suspect.pop(tp, None)
-                continue
-            start, end = hole
-            in_flight = any(
-                m.tp == tp and start <= m.offset < end for m in list(self.consumer._unacked_messages)
-            )
-            if in_flight:
-                self.suspect.pop(tp, None)
-                continue
-            if self.suspect.get(tp) != start:
-                self.suspect[tp] = start  # seen once; re-read only if it is still there at the next check
-                continue
-            log.warning(
-                "offsets %d-%d of %s were skipped by the stream; reading them again", start, end - 1, tp
-            )
-            self.suspect.pop(tp)
-            # seek_wait, not seek: Faust's seek calls into aiokafka from this thread while the consumer
-            # lives on a thread of its own, and a fetcher woken from the wrong thread may never wake
-            # (seen once: a worker stopped consuming right after re-reading a hole this way).
-            await self.consumer.seek_wait({tp: start})
-        await self.restart_stalled(assigned)
-
-    async def restart_stalled(self, assigned: set[Any]) -> None:
-        """Read again, from its committed offset, a partition whose records wait but never come.
-
-        Seen once in CI after a SIGKILL rebalance: the survivor idle, its partitions holding records
-        beyond their committed offsets, nothing fetched and nothing in a handler. Holes are handled
-        above; this is the same stall at a partition's tail, where no later record was handled.
-        """
-        now = self.clock()
-        busy = {m.tp for m in list(self.consumer._unacked_messages)}
-        for tp in assigned:
-            # Only the agents' topics: table changelogs are read by Faust's recovery, not by streams.
-            if not self.consumer.app.topics.acks_enabled_for(tp.topic):
-                continue
-            base = self.base(tp)
-            if base is None or tp in busy:
-                continue
-            highwater = self.consumer.highwater(tp)
-            if highwater is None or highwater <= base:
-                continue
-            quiet = now - self.last_message.get(tp, now)
-            self.last_message.setdefault(tp, now)
-            if quiet < self.STALL_SECONDS:
-                continue
-            log.warning(
-                "%s has offsets %d-%d waiting and nothing arrived for %.0f s; reading it again\n%s",
-                tp,
-                base,
-                highwater - 1,
-                quiet,
-                self.describe(),
-            )
-            self.last_message[tp] = now
-            if tp in self.consumer._paused_partitions and not self.consumer.app.in_recovery:
-                self.consumer.resume_partitions({tp})
-            await self.consumer.seek_wait({tp: base})
-
-    def describe(self) -> str:
-        """Each assigned partition as this consumer sees it, for a stall report."""
-        c = self.consumer
-        active = c._active_partitions or set()
-        return "\n".join(
-            f"  {tp.topic}[{tp.partition}]: committed {c._committed_offset[tp]}, "
-            f"highwater {c.highwater(tp)}, acked {len(c._acked.get(tp) or ())}, "
-            f"active {tp in active}, paused {tp in c._paused_partitions}"
-            for tp in sorted(c.assignment())
-        )
-
-
 class WireApp(faust.App):
     """A Faust app that never commits an offset it has not processed, with idempotent producers if asked."""
 
@@ -494,17 +323,33 @@ class WireApp(faust.App):
     fetch_wait = 1.5
     offset_guard: OffsetGuard | None = None
 
+    _resumed: frozenset[Any] = frozenset()
+
     def _new_consumer(self) -> Any:
         consumer: Any = super()._new_consumer()
         self.offset_guard = OffsetGuard(consumer)
         return consumer
 
+    def on_rebalance_end(self) -> None:
+        super().on_rebalance_end()
+        # The moment the agents may handle records of their new partitions again: what an operator (and
+        # bench/faults.py) reads to know how long a worker's death left its partitions unattended.
+        assigned = frozenset(
+            tp for tp in self.consumer.assignment() if self.topics.acks_enabled_for(tp.topic)
+        )
+        log.info(
+            "streams resumed after rebalance: %d partition(s), %d taken over",
+            len(assigned),
+            len(assigned - self._resumed),
+        )
+        self._resumed = assigned
+
     def _new_transport(self) -> Any:
-        transport = _IdempotentTransport if self.idempotent else _Transport
+        transport = IdempotentTransport if self.idempotent else Transport
         return transport(self.conf.broker_consumer, self)
 
     def _new_producer_transport(self) -> Any:
-        transport = _IdempotentTransport if self.idempotent else _Transport
+        transport = IdempotentTransport if self.idempotent else Transport
         return transport(self.conf.broker_producer, self)
 
 

@@ -39,8 +39,11 @@ class RunResult:
     pending: set[str] = field(default_factory=set)
 
 
-def log_tasks() -> None:
+def log_tasks(runtime: Runtime | None = None) -> None:
     """Log where every task of this process is waiting: what an operator asks of a worker that seems stuck."""
+    guard = runtime.app.offset_guard if runtime is not None else None  # type: ignore[attr-defined]
+    if guard is not None:
+        log.warning("SIGUSR1: the consumer\n%s", guard.describe())
     out = io.StringIO()
     tasks = asyncio.all_tasks()
     for task in sorted(tasks, key=lambda t: t.get_name()):
@@ -49,6 +52,17 @@ def log_tasks() -> None:
     log.warning("SIGUSR1: %d task(s)\n%s", len(tasks), out.getvalue())
     # The Kafka consumer runs an event loop on a thread of its own: its stack is in the threads' dump.
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+
+def _own_signals(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, runtime: Runtime | None = None
+) -> None:
+    """Ours, not the Faust worker's: SIGINT or SIGTERM ends the run's wait, then everything stops in order."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGUSR1, log_tasks, runtime)
 
 
 async def run_pipeline(
@@ -65,6 +79,10 @@ async def run_pipeline(
     """Run every agent in this process until stopped or, with once, until every item is through."""
     broker: EmbeddedBroker | None = None
     broker_url = settings.broker
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # From the first moment, so that a supervisor's SIGTERM while the model loads also stops it in order.
+    _own_signals(loop, stop)
     if broker_url is None:
         broker = EmbeddedBroker(log_path=settings.data_dir / "embedded-broker.log")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +110,6 @@ async def run_pipeline(
         runtime.alert_sinks.extend(sinks)
         await ensure_topics(broker_url, runtime.topic_specs(), settings.replication_factor)
         await runtime.warm_up()
-        loop = asyncio.get_running_loop()
         worker = faust.Worker(
             runtime.app,
             loop=loop,
@@ -108,18 +125,12 @@ async def run_pipeline(
         for delivery_id, _, _ in pending:
             runtime.progress.expect(delivery_id)
         await worker.start()
+        _own_signals(loop, stop, runtime)  # again: the Faust worker installed its own on start
         # Deliveries queued before a restart: the embedded broker lost them with its topics.
         for _, destination, record in pending:
             await runtime.send(runtime.topics.deliveries, destination, Delivery.loads(record))
         if pending:
             log.warning("re-queued %d delivery(ies) pending since before the restart", len(pending))
-        stop = asyncio.Event()
-        # Ours, not the worker's: a signal ends the wait below, then everything stops in order.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGUSR1, log_tasks)
         ends = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]
         waiter = asyncio.ensure_future(runtime.progress.wait_idle(once_timeout)) if once else None
         await asyncio.wait([*ends, *([waiter] if waiter else [])], return_when=asyncio.FIRST_COMPLETED)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
-from streams.site import Page
+from streams.site import Page, Site
 
 # None of these is on any test watchlist: the place a report is about is the only watched name in it.
 TOWNS = [
@@ -60,3 +61,19 @@ def report(i: int, place: str, words: int, seed: int = 7) -> Page:
         body.append(para)
         count += len(para.split())
     return Page(f"report-{i}", f"Report {i} from {place}", "2020-06-01T08:00:00Z", "By Staff", tuple(body))
+
+
+#: The places the fault scenarios' reports are about, and their watchlist.
+FAULT_PLACES = ["Sirte", "Jufra", "Derna", "Misrata", "Tarhuna", "Benghazi"]
+FAULT_WATCHLIST = "watches:\n" + "".join(
+    f"  - {{id: {p.lower()}, kind: location, name: {p}}}\n" for p in FAULT_PLACES
+)
+
+
+def front_line_site(n: int) -> Site:
+    """n short reports at /news/story-I.html, each about one watched place, none a near-duplicate."""
+    pages = [
+        dataclasses.replace(report(i, FAULT_PLACES[i % len(FAULT_PLACES)], 60), slug=f"story-{i}")
+        for i in range(n)
+    ]
+    return Site("Front Line Daily", "Most read", [], pages)

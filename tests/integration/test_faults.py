@@ -9,31 +9,21 @@ import signal
 import subprocess
 import uuid
 from asyncio.subprocess import PIPE
-from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from streams.site import Site, SiteServer
+from streams.site import SiteServer
 from streams.topics import ALERTS
 from tests.conftest import need_kafka_tools
 from tests.factories import worker_argv
 from tests.integration.kafka_read import read_topic
-from tests.synthetic import report
+from tests.synthetic import FAULT_WATCHLIST, front_line_site
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-PLACES = ["Sirte", "Jufra", "Derna", "Misrata", "Tarhuna", "Benghazi"]
-WATCHLIST = "watches:\n" + "".join(f"  - {{id: {p.lower()}, kind: location, name: {p}}}\n" for p in PLACES)
-
-
-def _site(n: int) -> Site:
-    """n short reports, each about one watched place, none a near-duplicate of another."""
-    pages = [report(i, PLACES[i % len(PLACES)], 60) for i in range(n)]
-    return Site(
-        "Front Line Daily", "Most read", [], [replace(p, slug=f"story-{i}") for i, p in enumerate(pages)]
-    )
+WATCHLIST = FAULT_WATCHLIST
 
 
 def _kafka(script: str, data: Path) -> str:
@@ -70,7 +60,7 @@ async def test_workers_ride_out_a_broker_outage(tmp_path: Path) -> None:
     kafka = tmp_path / "kafka"
     await asyncio.to_thread(_kafka, "up", kafka)
     bootstrap = (kafka / "bootstrap").read_text().strip()
-    site = SiteServer(_site(30))
+    site = SiteServer(front_line_site(30))
     await site.start()
     (tmp_path / "feeds.txt").write_text(site.feed_url + "\n")
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
@@ -138,7 +128,7 @@ async def _log_has(path: Path, text: str, timeout: float) -> None:
 
 async def test_a_worker_killed_mid_stream_loses_nothing(apache_kafka: str, tmp_path: Path) -> None:
     n = 200
-    site = SiteServer(_site(n))
+    site = SiteServer(front_line_site(n))
     await site.start()
     (tmp_path / "feeds.txt").write_text(site.feed_url + "\n")
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
