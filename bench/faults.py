@@ -29,6 +29,8 @@ from tests.synthetic import FAULT_WATCHLIST, front_line_site
 RESUMED = "streams resumed after rebalance"
 LEADER = "this worker leads the group"
 STALL = "nothing handled"
+UNHANDLED = "without an agent handling them"
+HOLE = "were never handled"
 #: How a worker's log line begins (Faust's format): "[2026-11-30 18:13:44,262] [3994] [INFO] ...".
 STAMP = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 
@@ -43,6 +45,8 @@ class Outcome:
     records: int = 0
     resumed_after: float | None = None
     stalls: int = 0
+    unhandled: int = 0
+    holes: int = 0
     exits: list[int | None] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -56,7 +60,8 @@ class Outcome:
         return (
             f"{self.name:<34} alerted {self.alerted:>4}/{self.expected}"
             f"  redelivered {self.records - self.alerted:>3}"
-            f"  resumed {resumed:>8}  stall reports {self.stalls}  {verdict}"
+            f"  resumed {resumed:>8}  stalls {self.stalls}  unhandled acks {self.unhandled}"
+            f"  holes read again {self.holes}  {verdict}"
         )
 
 
@@ -164,6 +169,8 @@ class Scenario:
                     proc.send_signal(signal.SIGUSR1)
             print(await lag_report(self.broker, f"faults-{self.tag}", f"f{self.tag}."), flush=True)
         o.stalls = sum(len(log_times(p, STALL)) for p in self.logs)
+        o.unhandled = sum(len(log_times(p, UNHANDLED)) for p in self.logs)
+        o.holes = sum(len(log_times(p, HOLE)) for p in self.logs)
 
     async def __aexit__(self, *exc: object) -> None:
         for proc in self.procs:

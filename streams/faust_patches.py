@@ -23,6 +23,8 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
+from streams import metrics
+
 log = logging.getLogger("wirewatch")
 
 
@@ -204,6 +206,7 @@ class OffsetGuard:
         if not skipped:
             return
         self.skipped_acks += len(skipped)
+        metrics.UNHANDLED_ACKS.labels(tp.topic).inc(len(skipped))
         log.warning(
             "%s: Faust acknowledged offsets %s without an agent handling them; they are not committed "
             "and will be read again",
@@ -264,6 +267,7 @@ class OffsetGuard:
         )
         self.suspect.pop(tp)
         self.rereads += 1
+        metrics.REREADS.labels(tp.topic, "hole").inc()
         await self._reread(tp, base)
 
     async def _check_stalls(self, assigned: set[Any]) -> None:
@@ -288,6 +292,7 @@ class OffsetGuard:
                 continue
             self.reported[tp] = now
             self.stalls += 1
+            metrics.STALLS.labels(tp.topic).inc()
             recovering = bool(self.consumer.app.in_recovery)
             log.warning(
                 "stall: %s has %d record(s) waiting (offsets %d-%d) and nothing handled for %.0f s; %s\n%s",
@@ -300,6 +305,7 @@ class OffsetGuard:
                 self.describe(),
             )
             if not recovering:
+                metrics.REREADS.labels(tp.topic, "stall").inc()
                 await self._reread(tp, base)
 
     async def _reread(self, tp: Any, offset: int) -> None:

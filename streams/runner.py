@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import faust
 
+from streams import metrics
 from streams.app import AlertSink, Runtime, build_runtime
 from streams.broker import EmbeddedBroker, ensure_topics, supports_idempotence
 from streams.records import Delivery
@@ -108,6 +109,9 @@ async def run_pipeline(
             agents=settings.agents or None,
         )
         runtime.alert_sinks.extend(sinks)
+        if settings.metrics_address:
+            port = metrics.serve(settings.metrics_address)
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_address.rpartition(":")[0], port)
         await ensure_topics(broker_url, runtime.topic_specs(), settings.replication_factor)
         await runtime.warm_up()
         worker = faust.Worker(

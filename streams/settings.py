@@ -91,6 +91,9 @@ class Settings:
     # The longest a consumer's fetch waits for records: each pipeline hop may cost this on a broker that
     # answers a waiting fetch only at its end, as the embedded one does.
     fetch_wait: float = 0.05
+    # HOST:PORT where the worker serves Prometheus metrics on /metrics (empty: not served), e.g.
+    # "127.0.0.1:9464"; a non-loopback host exposes them to that network.
+    metrics_address: str = ""
     # Deliveries to Slack, email and webhooks: retried with backoff from retry_first_delay up to
     # retry_max_delay, then dead-lettered once delivery_deadline seconds have passed. The deadline stays
     # under the consumer's poll interval (1,000 s), since a delivery holds its destination's partition.

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
+from prometheus_client import REGISTRY
 
+from streams import metrics
 from streams.faust_patches import OffsetGuard, _Consumer
 
 RAW = TP("wirewatch.articles.raw", 1)
@@ -181,6 +183,7 @@ async def test_records_waiting_at_the_tail_that_never_come_are_a_stall(
     """Records wait beyond the committed offset (the broker's end offset says so), the streams never got
     them and nothing is handled: after the stall time it is reported, counted and read again."""
     now = [0.0]
+    counted = REGISTRY.get_sample_value("wirewatch_partition_stalls_total", {"topic": RAW.topic}) or 0.0
     consumer = FakeConsumer(ends={RAW: 55, CHANGELOG: 16})
     consumer._committed_offset[RAW] = 40
     consumer._paused_partitions.add(RAW)
@@ -203,6 +206,7 @@ async def test_records_waiting_at_the_tail_that_never_come_are_a_stall(
         await guard.mend()
     assert consumer.seeks == [(RAW, 40)] and RAW not in consumer._paused_partitions
     assert guard.stalls == 1
+    assert REGISTRY.get_sample_value("wirewatch_partition_stalls_total", {"topic": RAW.topic}) == counted + 1
     assert "stall: " in caplog.text and "15 record(s) waiting (offsets 40-54)" in caplog.text
 
 
@@ -279,3 +283,16 @@ async def test_the_consumer_thread_gets_a_copy_of_the_active_partitions() -> Non
     live.clear()  # a pause, while the fetch would still be waiting
     assert thread.asked == [frozenset({RAW})]
     assert thread.asked[0] is not live
+
+
+def test_the_counters_are_served_on_metrics() -> None:
+    import urllib.request
+
+    for counter in (metrics.STALLS, metrics.UNHANDLED_ACKS):
+        counter.labels("t").inc(0)
+    metrics.REREADS.labels("t", "hole").inc(0)
+    port = metrics.serve("127.0.0.1:0")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        body = resp.read().decode()
+    for name in ("wirewatch_partition_stalls", "wirewatch_partition_rereads", "wirewatch_unhandled_acks"):
+        assert f"# TYPE {name}_total counter" in body

@@ -1,0 +1,54 @@
+"""The private parts of Faust and aiokafka that streams/faust_patches.py relies on are still there."""
+
+from __future__ import annotations
+
+import inspect
+
+from aiokafka.consumer.consumer import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import Fetcher
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+
+def assigned_in(cls: type, *names: str) -> list[str]:
+    """The names that cls's source never assigns as self.NAME (what a rename upstream would leave)."""
+    source = inspect.getsource(cls)
+    return [name for name in names if f"self.{name} =" not in source and f"self.{name}:" not in source]
+
+
+def test_faust_consumer_members() -> None:
+    for name in ("_new_offset", "perform_seek", "on_partitions_revoked", "seek_wait", "earliest_offsets"):
+        assert callable(getattr(Consumer, name, None)), name
+    assert callable(getattr(ThreadDelegateConsumer, "_getmany", None))
+    assert "callback" in inspect.signature(Consumer.__init__).parameters
+    missing = assigned_in(
+        Consumer,
+        "_committed_offset",
+        "_acked",
+        "_acked_index",
+        "_unacked_messages",
+        "_paused_partitions",
+        "_active_partitions",
+        "_read_offset",
+        "callback",
+    )
+    assert not missing
+
+
+def test_faust_consumer_thread_members() -> None:
+    assert callable(getattr(AIOKafkaConsumerThread, "_create_worker_consumer", None))
+    assert (
+        "_consumer" in vars(AIOKafkaConsumerThread) or "_consumer" in AIOKafkaConsumerThread.__annotations__
+    )
+
+
+def test_aiokafka_members() -> None:
+    assert not assigned_in(AIOKafkaConsumer, "_fetch_max_wait_ms", "_fetcher")
+    assert not assigned_in(
+        Fetcher, "_fetch_task", "_in_flight", "_pending_tasks", "_records", "_subscriptions"
+    )
+
+
+def test_faust_recovery_members() -> None:
+    assert not assigned_in(Recovery, "active_highwaters", "active_offsets")
