@@ -232,6 +232,27 @@ async def lag_report(broker: str, group: str, prefix: str) -> str:
         await admin.close()
 
 
+async def first_record_after(broker: str, topic: str, since: float, timeout: float) -> float | None:
+    """The time stamp (seconds) of the topic's first record stamped at or after `since`, waiting for one."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reader = AIOKafkaConsumer(bootstrap_servers=broker.removeprefix("kafka://"), enable_auto_commit=False)
+        await reader.start()
+        try:
+            await reader._client.force_metadata_update()  # a topic this reader never subscribed to
+            tps = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+            stamps = await reader.offsets_for_times(dict.fromkeys(tps, int(since * 1000)))
+            found = [found.timestamp / 1000 for found in stamps.values() if found is not None]
+        finally:
+            await reader.stop()
+        if found:
+            return min(found)
+        await asyncio.sleep(1)  # the pace of asking again; the loop checks a condition
+    return None
+
+
 async def kill_run(broker: str, work: Path, n: int, i: int, victim: str, restart: bool) -> Outcome:
     name = f"kill {i + 1:>2}: {victim}{', restarted after 20 s' if restart else ''}"
     async with Scenario(broker, work, n, name) as sc:
@@ -257,12 +278,13 @@ async def bounce_run(broker: str, kafka_dir: Path, work: Path, n: int, i: int, d
     async with Scenario(broker, work, n, f"bounce {i + 1:>2}: broker down {down_for:.0f} s") as sc:
         await sc.alerts(int(n * 0.3), timeout=180)
         await asyncio.to_thread(kafka, "down", kafka_dir)
-        up_at = time.time() + down_for
         await asyncio.sleep(down_for)  # the fault itself: the broker is away this long
         await asyncio.to_thread(kafka, "up", kafka_dir)
+        up_at = time.time()
+        # Resumed: the first alert the broker stamped after it came back (no rebalance marks it here).
+        first = await first_record_after(broker, f"f{sc.tag}.{ALERTS}", up_at, timeout=120)
+        sc.outcome.resumed_after = None if first is None else first - up_at
         await sc.finish(timeout=180)
-        resumed = [t for p in sc.logs for t in log_times(p, RESUMED) if t > up_at]
-        sc.outcome.resumed_after = min(resumed) - up_at if resumed else None
     return sc.outcome
 
 
