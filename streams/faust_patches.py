@@ -143,7 +143,11 @@ class OffsetGuard:
 
     async def perform_seek(self) -> None:
         await self._perform_seek()
-        self.known.update(self.consumer.assignment())
+        assigned = self.consumer.assignment()
+        self.known.update(assigned)
+        # Before the streams resume: a short run (`run --once`) may end before the first periodic check,
+        # and without its start a partition the group never committed could not be committed at exit.
+        await self._learn_starts({tp for tp in assigned if self._streamed(tp)})
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
         for tp in revoked:
@@ -235,17 +239,28 @@ class OffsetGuard:
         # Only the agents' topics: table changelogs are read by Faust's recovery, not by streams.
         return bool(self.consumer.app.topics.acks_enabled_for(tp.topic))
 
-    async def _learn_offsets(self, assigned: set[Any]) -> None:
+    async def _learn_starts(self, assigned: set[Any]) -> None:
+        """The log start of each known partition the group never committed: where its reading begins."""
         new = [tp for tp in assigned if tp in self.known and tp not in self.start]
+        if not new or all(self.consumer._committed_offset[tp] is not None for tp in new):
+            return
         try:
-            if new:
-                starts = await asyncio.wait_for(self.consumer.earliest_offsets(*new), 10)
-                self.start.update({tp: int(o) for tp, o in starts.items() if o is not None})
-            if assigned:
-                ends = await asyncio.wait_for(self.consumer.highwaters(*assigned), 10)
-                self.ends.update({tp: int(o) for tp, o in ends.items() if o is not None})
+            starts = await asyncio.wait_for(self.consumer.earliest_offsets(*new), 10)
         except Exception as exc:  # the broker away or a rebalance under way: the next check asks again
-            log.debug("offset check skipped: %s: %s", type(exc).__name__, exc)
+            log.debug("start offsets not learned: %s: %s", type(exc).__name__, exc)
+            return
+        self.start.update({tp: int(o) for tp, o in starts.items() if o is not None})
+
+    async def _learn_offsets(self, assigned: set[Any]) -> None:
+        await self._learn_starts(assigned)
+        if not assigned:
+            return
+        try:
+            ends = await asyncio.wait_for(self.consumer.highwaters(*assigned), 10)
+        except Exception as exc:  # the broker away or a rebalance under way: the next check asks again
+            log.debug("end offsets not learned: %s: %s", type(exc).__name__, exc)
+            return
+        self.ends.update({tp: int(o) for tp, o in ends.items() if o is not None})
 
     def _in_flight(self, tp: Any, start: int, end: int) -> bool:
         return any(m.tp == tp and start <= m.offset < end for m in list(self.consumer._unacked_messages))

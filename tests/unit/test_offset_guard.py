@@ -296,3 +296,13 @@ def test_the_counters_are_served_on_metrics() -> None:
         body = resp.read().decode()
     for name in ("wirewatch_partition_stalls", "wirewatch_partition_rereads", "wirewatch_unhandled_acks"):
         assert f"# TYPE {name}_total counter" in body
+
+
+async def test_a_short_run_commits_at_exit_without_waiting_for_a_check() -> None:
+    """`run --once` may end before the first periodic check: the start of a partition the group never
+    committed is learned when Faust reads the committed offsets, so the commit at exit can happen."""
+    consumer = FakeConsumer()
+    guard = OffsetGuard(consumer)
+    await consumer.perform_seek()
+    handle(guard, consumer, RAW, 0, 1, 2)
+    assert guard.new_offset(RAW) == 3
