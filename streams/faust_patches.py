@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
@@ -242,25 +242,24 @@ class OffsetGuard:
     async def _learn_starts(self, assigned: set[Any]) -> None:
         """The log start of each known partition the group never committed: where its reading begins."""
         new = [tp for tp in assigned if tp in self.known and tp not in self.start]
-        if not new or all(self.consumer._committed_offset[tp] is not None for tp in new):
-            return
-        try:
-            starts = await asyncio.wait_for(self.consumer.earliest_offsets(*new), 10)
-        except Exception as exc:  # the broker away or a rebalance under way: the next check asks again
-            log.debug("start offsets not learned: %s: %s", type(exc).__name__, exc)
-            return
-        self.start.update({tp: int(o) for tp, o in starts.items() if o is not None})
+        if new and any(self.consumer._committed_offset[tp] is None for tp in new):
+            self.start.update(await self._ask("start", self.consumer.earliest_offsets(*new)))
 
     async def _learn_offsets(self, assigned: set[Any]) -> None:
         await self._learn_starts(assigned)
-        if not assigned:
-            return
+        if assigned:
+            self.ends.update(await self._ask("end", self.consumer.highwaters(*assigned)))
+
+    @staticmethod
+    async def _ask(what: str, call: Awaitable[Mapping[Any, int | None]]) -> dict[Any, int]:
+        """Offsets from the broker; none while it is away or a rebalance is under way (the next check asks
+        again)."""
         try:
-            ends = await asyncio.wait_for(self.consumer.highwaters(*assigned), 10)
-        except Exception as exc:  # the broker away or a rebalance under way: the next check asks again
-            log.debug("end offsets not learned: %s: %s", type(exc).__name__, exc)
-            return
-        self.ends.update({tp: int(o) for tp, o in ends.items() if o is not None})
+            found = await asyncio.wait_for(call, 10)
+        except Exception as exc:
+            log.debug("%s offsets not learned: %s: %s", what, type(exc).__name__, exc)
+            return {}
+        return {tp: int(o) for tp, o in found.items() if o is not None}
 
     def _in_flight(self, tp: Any, start: int, end: int) -> bool:
         return any(m.tp == tp and start <= m.offset < end for m in list(self.consumer._unacked_messages))
