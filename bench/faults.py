@@ -58,7 +58,7 @@ class Outcome:
         resumed = "never" if self.resumed_after is None else f"{self.resumed_after:5.1f} s"
         verdict = "PASS" if self.passed else "FAIL " + "; ".join(self.problems)
         return (
-            f"{self.name:<34} alerted {self.alerted:>4}/{self.expected}"
+            f"{self.name:<42} alerted {self.alerted:>4}/{self.expected}"
             f"  redelivered {self.records - self.alerted:>3}"
             f"  resumed {resumed:>8}  stalls {self.stalls}  unhandled acks {self.unhandled}"
             f"  holes read again {self.holes}  {verdict}"

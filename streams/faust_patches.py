@@ -187,20 +187,22 @@ class OffsetGuard:
         """The offset to commit: one past the run of handled records that starts at the base."""
         base = self.base(tp)
         done = self.done.get(tp)
+        if base is not None and done:
+            # Forget only what a commit has covered: Faust records the committed offset once a commit
+            # went through, and a commit attempted while the broker was away leaves the base where it was.
+            done.difference_update([o for o in done if o < base])
+            acked = self.consumer._acked.get(tp)
+            if acked:
+                acked[:] = [o for o in acked if o >= base]
+            index = self.consumer._acked_index.get(tp)
+            if index:
+                index.difference_update([o for o in index if o < base])
         self._note_skipped_acks(tp, base, done or set())
         if base is None or not done or base not in done:
             return None
         end = base
         while end in done:
             end += 1
-        self.done[tp] = {o for o in done if o >= end}
-        # Faust's lists of acknowledged offsets would otherwise only grow: we never call its own rule.
-        acked = self.consumer._acked.get(tp)
-        if acked:
-            acked[:] = [o for o in acked if o >= end]
-        index = self.consumer._acked_index.get(tp)
-        if index:
-            index.difference_update(range(base, end))
         return end
 
     def _note_skipped_acks(self, tp: Any, base: int | None, done: set[int]) -> None:

@@ -133,7 +133,24 @@ def test_faust_alone_commits_past_a_record_its_stream_skipped() -> None:
     assert guard.skipped_acks == 1
     handle(guard, consumer, RAW, 10)  # read again and handled this time
     assert guard.new_offset(RAW) == 14
+    consumer._committed_offset[RAW] = 14  # what Faust records once the commit went through
+    assert guard.new_offset(RAW) is None
     assert consumer._acked[RAW] == [] and guard.done[RAW] == set()  # bookkeeping does not grow
+
+
+async def test_a_commit_that_did_not_go_through_is_no_hole() -> None:
+    """With the broker away, a commit fails and Faust's committed offset stays: the handled records are
+    still owed a commit, not a re-read (seen: a partition read again from 0 after a broker bounce)."""
+    consumer = FakeConsumer()
+    guard = OffsetGuard(consumer)
+    await consumer.perform_seek()
+    handle(guard, consumer, RAW, 0, 1, 2)
+    assert guard.new_offset(RAW) == 3  # the commit is attempted, fails, nothing is recorded
+    handle(guard, consumer, RAW, 3)
+    assert guard.new_offset(RAW) == 4
+    for _ in range(3):
+        await guard.mend()
+    assert consumer.seeks == [] and guard.rereads == 0
 
 
 def test_commit_stops_at_the_first_record_not_handled() -> None:
