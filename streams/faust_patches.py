@@ -293,11 +293,13 @@ class OffsetGuard:
             base, end = self.base(tp), self.ends.get(tp)
             # Records waiting beyond the base that the streams never got, or not all of them: a backlog
             # queued for a slow agent is no stall, and neither is a record in a handler.
-            if base is None or end is None or end <= base or self.delivered.get(tp, -1) >= end - 1:
-                waiting = False
-            else:
-                waiting = not self._in_flight(tp, base, end)
-            if not waiting or base is None or end is None:
+            if (
+                base is None
+                or end is None
+                or end <= base
+                or self.delivered.get(tp, -1) >= end - 1
+                or self._in_flight(tp, base, end)
+            ):
                 self.waiting_since.pop(tp, None)
                 continue
             # Quiet since the records began to wait, or since the last one arrived or was handled.
