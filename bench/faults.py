@@ -21,9 +21,9 @@ from pathlib import Path
 
 from common import LOOPBACK, ROOT, spawn_worker, stop
 
-from streams.broker import read_topic
 from streams.site import SiteServer
 from streams.topics import ALERTS
+from tests.integration.kafka_read import distinct_alerts
 from tests.synthetic import FAULT_WATCHLIST, front_line_site
 
 RESUMED = "streams resumed after rebalance"
@@ -91,16 +91,6 @@ async def wait_for_log(path: Path, marker: str, timeout: float) -> bool:
     return True
 
 
-async def distinct_alerts(broker: str, topic: str, want: int, timeout: float) -> list[tuple[str, dict]]:
-    """The alerts topic, read again until it holds `want` distinct alert ids or the time is up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        records = await read_topic(broker, topic)
-        if len({k for k, _ in records}) >= want or time.monotonic() > deadline:
-            return records
-        await asyncio.sleep(1)  # the pace of re-reading; the loop checks a condition
-
-
 class Scenario:
     """One run: a site of n reports, two workers on their own topics, a fault, and the alerts counted."""
 
@@ -149,7 +139,7 @@ class Scenario:
         """The worker that polls the feed (the group's leader)."""
         return next((k for k in range(2) if log_times(self.log_of(k), LEADER)), 0)
 
-    async def alerts(self, want: int, timeout: float) -> list[tuple[str, dict]]:
+    async def alerts(self, want: int, timeout: float) -> list[tuple[str, dict[str, object]]]:
         return await distinct_alerts(self.broker, f"f{self.tag}.{ALERTS}", want, timeout)
 
     async def finish(self, timeout: float) -> None:

@@ -18,7 +18,7 @@ from streams.site import SiteServer
 from streams.topics import ALERTS
 from tests.conftest import need_kafka_tools
 from tests.factories import worker_argv
-from tests.integration.kafka_read import read_topic
+from tests.integration.kafka_read import distinct_alerts
 from tests.synthetic import FAULT_WATCHLIST, front_line_site
 
 pytestmark = pytest.mark.integration
@@ -106,19 +106,6 @@ async def test_workers_ride_out_a_broker_outage(tmp_path: Path) -> None:
     assert worker.returncode == 0
 
 
-async def _distinct_alerts(
-    broker: str, topic: str, want: int, timeout: float
-) -> list[tuple[str, dict[str, object]]]:
-    """Every record on the alerts topic, read again until `want` distinct alert ids are there or time is up."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        records = await read_topic(broker, topic)
-        if len({key for key, _ in records}) >= want or loop.time() > deadline:
-            return records
-        await asyncio.sleep(1)  # the pace of re-reading, not a synchronisation: the loop checks a condition
-
-
 async def _log_has(path: Path, text: str, timeout: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -147,11 +134,11 @@ async def test_a_worker_killed_mid_stream_loses_nothing(apache_kafka: str, tmp_p
     ]
     try:
         # Kill one worker once the stream is well under way, whichever of the two is doing the work.
-        started = await _distinct_alerts(apache_kafka, alerts_topic, 40, timeout=180)
+        started = await distinct_alerts(apache_kafka, alerts_topic, 40, timeout=180)
         assert len({k for k, _ in started}) >= 40, (tmp_path / "worker0.log").read_text()[-3000:]
         workers[0].kill()
         await workers[0].wait()
-        records = await _distinct_alerts(apache_kafka, alerts_topic, n, timeout=240)
+        records = await distinct_alerts(apache_kafka, alerts_topic, n, timeout=240)
         if len({k for k, _ in records}) < n:
             # Where the survivor is stuck, in its log for the failure message below.
             workers[1].send_signal(signal.SIGUSR1)
