@@ -273,7 +273,8 @@ async def bounce_run(broker: str, kafka_dir: Path, work: Path, n: int, i: int, d
         up_at = time.time()
         # Resumed: the first alert the broker stamped after it came back (no rebalance marks it here).
         first = await first_record_after(broker, f"f{sc.tag}.{ALERTS}", up_at, timeout=120)
-        sc.outcome.resumed_after = None if first is None else first - up_at
+        # The search asks in whole milliseconds, so a record may be stamped up to 1 ms before up_at.
+        sc.outcome.resumed_after = None if first is None else max(0.0, first - up_at)
         await sc.finish(timeout=180)
     return sc.outcome
 
