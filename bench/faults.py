@@ -295,6 +295,13 @@ async def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the workers' logs here")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--always-restart", action="store_true", help="restart the killed one in every run")
+    parser.add_argument(
+        "--recovery-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="make table recovery wait S seconds after seeking its changelogs (widens the race of issue 11)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     # The bench's own topic reader: its retries while a broker is away are expected, not news.
@@ -306,9 +313,15 @@ async def main() -> int:
     kafka("up", kafka_dir)
     broker = "kafka://" + (kafka_dir / "bootstrap").read_text().strip()
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    if args.recovery_delay:
+        # The workers inherit this environment: Python loads bench/widen_recovery/sitecustomize.py.
+        widen = str(Path(__file__).parent / "widen_recovery")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (widen, os.environ.get("PYTHONPATH")) if p)
+        os.environ["WIREWATCH_BENCH_RECOVERY_DELAY"] = str(args.recovery_delay)
     print(
         f"Apache Kafka at {broker}; 2 workers, 4 partitions, {args.articles} articles a run"
-        f"{'; one core kept busy by another process' if burner else ''}",
+        f"{'; one core kept busy by another process' if burner else ''}"
+        f"{f'; table recovery waits {args.recovery_delay} s after seeking' if args.recovery_delay else ''}",
         flush=True,
     )
     kills: list[Outcome] = []

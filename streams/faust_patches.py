@@ -6,10 +6,12 @@ tests/unit/test_faust_patches.py fails if any private attribute used here disapp
 - faust Consumer: ``_new_offset`` (replaced), ``callback``, ``perform_seek`` and ``on_partitions_revoked``
   (wrapped), ``_read_offset`` (replaced by an empty map), ``_committed_offset``, ``_acked``,
   ``_acked_index``, ``_unacked_messages``, ``_paused_partitions``, ``_active_partitions``, ``_thread``,
-  ``_getmany`` (overridden);
-- faust AIOKafkaConsumerThread: ``_create_worker_consumer`` (overridden), ``_consumer``, ``thread_loop``;
-- aiokafka AIOKafkaConsumer: ``_fetch_max_wait_ms``, ``_fetcher`` and, for diagnosis only, the fetcher's
-  ``_fetch_task``, ``_in_flight``, ``_pending_tasks``, ``_records``, ``_subscriptions``;
+  ``_getmany`` (overridden), ``getmany`` (wrapped);
+- faust AIOKafkaConsumerThread: ``_create_worker_consumer`` (overridden), ``_fetch_records`` (wrapped),
+  ``_ensure_consumer``, ``_consumer``, ``thread_loop``;
+- aiokafka AIOKafkaConsumer: ``_fetch_max_wait_ms``, ``_fetcher``, ``_subscription`` (a partition's
+  ``subscription.assignment.state_value(tp)``: ``has_valid_position``, ``position``) and, for diagnosis
+  only, the fetcher's ``_fetch_task``, ``_in_flight``, ``_pending_tasks``, ``_records``, ``_subscriptions``;
 - faust Recovery (diagnosis only): ``active_highwaters``, ``active_offsets``.
 """
 
@@ -18,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any, cast
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
@@ -45,8 +47,66 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = int(getattr(self.app, "fetch_wait", 1.5) * 1000)
         return consumer
 
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Batch:
+        records = await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+        # Where aiokafka stands on each partition right after handing these over: nothing else has run
+        # on this thread since, so a later put_back can tell whether anyone has moved it meanwhile.
+        return Batch(records, {tp: _position(consumer, tp) for tp in records})
+
+    async def put_back(self, back: Mapping[Any, tuple[int, int]]) -> list[Any]:
+        """Seek each partition back to the given offset if it still stands where the batch left it."""
+        return list(await self.call_thread(self._put_back, self._ensure_consumer(), back))
+
+    async def _put_back(self, consumer: Any, back: Mapping[Any, tuple[int, int]]) -> list[Any]:
+        moved = []
+        for tp, (offset, end) in back.items():
+            # A partition sought since (table recovery to its start, streams to their committed offset)
+            # or no longer assigned stays where it is: that seek decides what is read next.
+            if _position(consumer, tp) == end:
+                consumer.seek(tp, offset)
+                moved.append(tp)
+        return moved
+
+
+def _position(consumer: Any, tp: Any) -> int | None:
+    """aiokafka's position on an assigned partition, without waiting (None when it has none)."""
+    subscription = consumer._subscription
+    if not subscription.is_assigned(tp):
+        return None
+    state = subscription.subscription.assignment.state_value(tp)
+    return int(state.position) if state.has_valid_position else None
+
+
+class Batch(dict[Any, list[Any]]):
+    """Records the consumer thread took from aiokafka, and aiokafka's position after them (`ends`)."""
+
+    def __init__(self, records: Mapping[Any, list[Any]], ends: Mapping[Any, int | None]) -> None:
+        super().__init__(records)
+        self.ends = dict(ends)
+
+    def undelivered(self, yielded: Mapping[Any, int]) -> dict[Any, tuple[int, int]]:
+        """For each partition with records after the last one handed to the streams (`yielded`): the
+        first such offset, and where aiokafka stood after the batch."""
+        back: dict[Any, tuple[int, int]] = {}
+        for tp, records in self.items():
+            last, end = yielded.get(tp), self.ends.get(tp)
+            rest = [r.offset for r in records if last is None or r.offset > last]
+            if rest and end is not None:
+                back[tp] = (rest[0], end)
+        return back
+
 
 class _Consumer(aiokafka_driver.Consumer):
+    _batch: Batch | None = None
+
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -57,7 +117,33 @@ class _Consumer(aiokafka_driver.Consumer):
         # handed over records of paused partitions, which Faust then dropped after their offsets had
         # been consumed. A copy is what the fetch may return, whatever happens here meanwhile.
         snapshot = None if active_partitions is None else frozenset(active_partitions)
-        return await super()._getmany(snapshot, timeout)  # type: ignore[arg-type]
+        batch = await super()._getmany(snapshot, timeout)  # type: ignore[arg-type]
+        self._batch = batch if isinstance(batch, Batch) else None
+        return batch
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        # Faust drops the rest of a batch when a rebalance stops the flow, a newer generation begins or a
+        # partition is paused while the batch is on its way, although aiokafka has already moved past
+        # those records. A stream's partition is sought back to its committed offset later; a table's
+        # changelog is not: recovery, which had sought it to its start just before, then waited for
+        # records that never came, and the worker stayed in recovery with every stream paused (the
+        # stall seen after a worker was killed). What Faust does not hand to the streams goes back.
+        self._batch = None
+        yielded: dict[Any, int] = {}
+        async for tp, message in super().getmany(timeout):
+            yielded[tp] = message.offset
+            yield tp, message
+        batch, self._batch = self._batch, None
+        back: dict[Any, tuple[int, int]] = batch.undelivered(yielded) if batch is not None else {}
+        if back:
+            moved = await cast(_ConsumerThread, self._thread).put_back(back)
+            if moved:
+                log.info(
+                    "%d partition(s) had records fetched but not delivered (rebalance or pause); "
+                    "reading them again: %s",
+                    len(moved),
+                    ", ".join(f"{tp.topic}[{tp.partition}]@{back[tp][0]}" for tp in sorted(moved)),
+                )
 
 
 class Transport(aiokafka_driver.Transport):

@@ -6,6 +6,7 @@ import inspect
 
 from aiokafka.consumer.consumer import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.consumer.subscription_state import TopicPartitionState
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -21,6 +22,7 @@ def test_faust_consumer_members() -> None:
     for name in ("_new_offset", "perform_seek", "on_partitions_revoked", "seek_wait", "earliest_offsets"):
         assert callable(getattr(Consumer, name, None)), name
     assert callable(getattr(ThreadDelegateConsumer, "_getmany", None))
+    assert inspect.isasyncgenfunction(Consumer.getmany)
     assert "callback" in inspect.signature(Consumer.__init__).parameters
     missing = assigned_in(
         Consumer,
@@ -37,14 +39,18 @@ def test_faust_consumer_members() -> None:
 
 
 def test_faust_consumer_thread_members() -> None:
-    assert callable(getattr(AIOKafkaConsumerThread, "_create_worker_consumer", None))
+    for name in ("_create_worker_consumer", "_fetch_records", "_ensure_consumer", "call_thread"):
+        assert callable(getattr(AIOKafkaConsumerThread, name, None)), name
     assert (
         "_consumer" in vars(AIOKafkaConsumerThread) or "_consumer" in AIOKafkaConsumerThread.__annotations__
     )
 
 
 def test_aiokafka_members() -> None:
-    assert not assigned_in(AIOKafkaConsumer, "_fetch_max_wait_ms", "_fetcher")
+    assert not assigned_in(AIOKafkaConsumer, "_fetch_max_wait_ms", "_fetcher", "_subscription")
+    assert not assigned_in(TopicPartitionState, "_position")
+    assert isinstance(TopicPartitionState.has_valid_position, property)
+    assert isinstance(TopicPartitionState.position, property)
     assert not assigned_in(
         Fetcher, "_fetch_task", "_in_flight", "_pending_tasks", "_records", "_subscriptions"
     )
