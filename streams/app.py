@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 import faust
-from faust.types import StreamT, TopicT
+from faust.types import Message, StreamT, TopicT
 
 from streams import cpuproc
 from streams.broker import TopicSpec
@@ -112,6 +112,8 @@ class Runtime:
     failed: asyncio.Event = field(default_factory=asyncio.Event)
 
     _pacers: dict[str, Pacer] = field(default_factory=dict)
+    #: The stage that reads each topic (full name), for dead letters of records it cannot decode.
+    _stages: dict[str, str] = field(default_factory=dict)
 
     def pacer(self, destination: str) -> Pacer:
         """Slack takes at most one message a second per webhook or channel."""
@@ -260,7 +262,23 @@ class Runtime:
                 # Yielding the outcome lets Faust's test context wait until a record is fully handled.
                 yield outcome
 
+        self._stages[topic.get_topic_name()] = stage
         self.app.agent(topic, name=f"wirewatch.{stage}", concurrency=concurrency)(run)
+
+    async def undecodable(self, exc: Exception, message: Message) -> None:
+        """A record on a stage's topic that is not JSON of the topic's record type: a dead letter, and
+        handled, so the commit moves past it and the agent never sees it."""
+        stage = self._stages.get(message.topic, message.topic)
+        key = message.key.decode("utf-8", "replace") if isinstance(message.key, bytes) else str(message.key)
+        reason = f"{message.topic}[{message.partition}] offset {message.offset}: {exc}"
+        try:
+            await self.dead_letter(stage, key, "undecodable", reason)
+        except Exception as err:
+            self._agent_died(stage, err)
+            return
+        guard = getattr(self.app, "offset_guard", None)
+        if guard is not None:
+            guard.handled(message)
 
     def _agent_died(self, stage: str, exc: BaseException) -> None:
         # Even the dead-letter write failed: restarting the agent in place could skip the record, so the
@@ -418,5 +436,6 @@ def build_runtime(
         feeds=feeds,
         once=once,
     )
+    app.on_undecodable = runtime.undecodable  # type: ignore[attr-defined]
     attach_agents(runtime, agents)
     return runtime

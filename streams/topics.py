@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
 import faust
-from faust.types import TopicT
+from faust.types import Message, TopicT
 
 from streams.records import (
     Alert,
@@ -87,12 +88,38 @@ class Topics:
         ]
 
 
+#: What a topic calls with a record it cannot decode: (the error, the record). Set on the app.
+OnUndecodable = Callable[[Exception, Message], Awaitable[None]]
+
+
+class WireTopic(faust.Topic):
+    """A topic whose record that cannot be decoded goes to the app's `on_undecodable`, not into the stream.
+
+    Faust throws the decode error into the agent's stream: the agent restarts without ever handling the
+    record, so the offset guard would never commit past it and would read the partition again and again.
+    """
+
+    async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
+        await self._undecodable(exc, message)
+
+    async def on_value_decode_error(self, exc: Exception, message: Message) -> None:
+        await self._undecodable(exc, message)
+
+    async def _undecodable(self, exc: Exception, message: Message) -> None:
+        hook: OnUndecodable | None = getattr(self.app, "on_undecodable", None)
+        if hook is None:
+            await super().on_value_decode_error(exc, message)
+        else:
+            await hook(exc, message)
+
+
 def declare_topics(app: faust.App, prefix: str, partitions: int, replicas: int) -> Topics:
     """Declare every topic on the app: string keys, JSON values of the topic's record type."""
 
     def topic(name: str) -> TopicT:
-        return app.topic(
-            prefix + name,
+        return WireTopic(
+            app,
+            topics=[prefix + name],
             key_type=str,
             value_type=RECORD_TYPES[name],
             key_serializer="raw",

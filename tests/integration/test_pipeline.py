@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import load_schema
 from streams.app import Runtime
+from streams.broker import TopicSpec, ensure_topics
 from streams.records import Alert
 from streams.runner import AgentDied, run_pipeline
 from streams.settings import Settings
 from streams.site import SiteServer, demo_watchlist_path
 from streams.stages.alert import alert_id
 from streams.stages.watchlist import load_watchlist
-from streams.topics import RECORD_TYPES
+from streams.topics import DEADLETTER, FEED_ITEMS, RECORD_TYPES, partitions_of
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -111,3 +113,49 @@ async def test_an_agent_that_cannot_even_dead_letter_stops_the_process(
             sinks=[],
             once_timeout=120,
         )
+
+
+async def test_a_record_that_cannot_be_decoded_is_a_dead_letter_and_the_rest_goes_on(
+    embedded_broker: str, unique_settings: Settings, demo_site: SiteServer
+) -> None:
+    """Faust would throw a decode error into the agent, which then never handled the record: no dead
+    letter, and a partition whose commit could never move past it."""
+    settings = unique_settings.replace(broker=embedded_broker)
+    topic = settings.topic_prefix + FEED_ITEMS
+    await ensure_topics(
+        embedded_broker, [TopicSpec(topic, partitions_of(FEED_ITEMS, settings.partitions))], 1
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=embedded_broker.removeprefix("kafka://"))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"\xff\xfe not json", key=b"https://a.example/1", partition=0)
+        await producer.send_and_wait(topic, b'{"url": 3}', key=b"https://a.example/2", partition=0)
+    finally:
+        await producer.stop()
+    printed: list[Alert] = []
+
+    async def sink(alert: Alert) -> None:
+        printed.append(alert)
+
+    await run_pipeline(
+        settings,
+        feeds=[demo_site.feed_url],
+        watches=load_watchlist(demo_watchlist_path()),
+        once=True,
+        sinks=[sink],
+        once_timeout=120,
+    )
+    assert len(printed) == len(EXPECTED)
+    dead = [v for _, v in await read_topic(embedded_broker, settings.topic_prefix + DEADLETTER)]
+    undecodable = sorted((d["key"], d["stage"]) for d in dead if d["error_class"] == "undecodable")
+    assert undecodable == [("https://a.example/1", "fetcher"), ("https://a.example/2", "fetcher")]
+    # The group's committed offset, asked as a member of no generation (the run has ended).
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=embedded_broker.removeprefix("kafka://"), group_id=settings.app_id
+    )
+    await reader.start()
+    try:
+        committed = await reader.committed(TopicPartition(topic, 0))
+    finally:
+        await reader.stop()
+    assert committed is not None and committed >= 2, "the commit moved past both records"
