@@ -135,7 +135,8 @@ class _Consumer(aiokafka_driver.Consumer):
             yield tp, message
         batch, self._batch = self._batch, None
         back: dict[Any, tuple[int, int]] = batch.undelivered(yielded) if batch is not None else {}
-        if back:
+        # A consumer that is stopping reads nothing more: its successor starts from the commit.
+        if back and not self.should_stop:
             moved = await cast(_ConsumerThread, self._thread).put_back(back)
             if moved:
                 log.info(
