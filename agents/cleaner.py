@@ -19,6 +19,7 @@ async def clean_article(rt: Runtime, raw: RawArticle) -> CleanArticle:
         raw.html,
         raw.url,
         raw.title,
+        raw.declared_language,
     )
     return CleanArticle(
         url=cleaned.canonical_url,

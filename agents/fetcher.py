@@ -41,6 +41,7 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
         content_type=resp.content_type,
         html=decode_html(resp),
         fetched_at=utcnow(),
+        declared_language=item.declared_language,
     )
     limit = rt.settings.max_record_bytes
     # Serialised here only when it could be over the limit (send serialises it again): JSON turns no

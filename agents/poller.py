@@ -81,6 +81,7 @@ async def _read_feed(rt: Runtime, feed_url: str, now: float) -> tuple[int, str, 
             summary=item.summary,
             guid=item.guid,
             seen_at=seen_at,
+            declared_language=feed.language,
         )
         rt.progress.expect(item.url)
         await rt.send(rt.topics.feed_items, item.url, record)

@@ -28,6 +28,7 @@ from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
 from streams.stages.feeds import FeedListError, read_feed_list
 from streams.stages.health import condition, render_table
+from streams.stages.language import identify
 from streams.stages.match import VariantMatcher, explain
 from streams.stages.ner import ModelNotInstalled, entities
 from streams.stages.watchlist import WatchlistError, load_watchlist
@@ -159,10 +160,11 @@ def _match(args: argparse.Namespace) -> int:
             raw = path.read_text(encoding="utf-8", errors="replace")
             if path.suffix.lower() in {".html", ".htm"}:
                 cleaned = clean_html(raw, path.resolve().as_uri())
-                title, text = cleaned.title, cleaned.text
+                title, text, language = cleaned.title, cleaned.text, cleaned.language
             else:
                 text = raw.strip()
                 title = text.splitlines()[0].strip() if text else ""
+                language = identify(text)
         except (OSError, ExtractionFailed) as exc:
             print(f"wirewatch match: {path}: {exc}", file=sys.stderr)
             status = 1
@@ -172,6 +174,7 @@ def _match(args: argparse.Namespace) -> int:
         if args.explain:
             covering = {k: e.label for e in ents for k in range(e.start, e.end)}
             print(f"{path}: {title}")
+            print(f"  language: {language or 'unknown'}")
             for m in matches:
                 label = covering.get(m.start)
                 print(f"  {m.watch}  {m.text!r} at {m.start}-{m.end}  [{m.how}]")
@@ -182,6 +185,7 @@ def _match(args: argparse.Namespace) -> int:
             doc = {
                 "source": str(path),
                 "title": title,
+                "language": language,
                 "text": text,
                 "matches": [m.to_json() for m in matches],
             }

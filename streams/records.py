@@ -63,6 +63,8 @@ class FeedItem(WireRecord):
     summary: str
     guid: str
     seen_at: str
+    #: The language the feed declares, a hint only (records written before it decode with None).
+    declared_language: str | None = None
 
 
 class ArticleRecord(WireRecord, abstract=True):
@@ -83,6 +85,8 @@ class RawArticle(ArticleRecord):
     content_type: str
     html: str
     fetched_at: str
+    #: The language the feed declares, a hint only (records written before it decode with None).
+    declared_language: str | None = None
 
 
 class CleanArticle(ArticleRecord):

@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 
 import trafilatura
 
+from streams.stages.language import identify
 from streams.stages.urls import canonical_url, is_web_url
 
 
@@ -65,7 +66,7 @@ def find_canonical(html: str, page_url: str) -> str:
     return canonical_url(page_url)
 
 
-def clean_html(html: str, page_url: str, fallback_title: str = "") -> Cleaned:
+def clean_html(html: str, page_url: str, fallback_title: str = "", hint: str | None = None) -> Cleaned:
     """Extract the article from a page; raise ExtractionFailed when it holds no article text."""
     try:
         doc = trafilatura.bare_extraction(
@@ -84,12 +85,14 @@ def clean_html(html: str, page_url: str, fallback_title: str = "") -> Cleaned:
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionFailed(f"no article text found ({len(text)} characters after cleaning)")
     lang_match = _HTML_LANG.search(_head(html))
-    language = getattr(doc, "language", None) or (lang_match.group(1).lower() if lang_match else None)
+    declared = getattr(doc, "language", None) or (lang_match.group(1) if lang_match else None)
+    title = (getattr(doc, "title", None) or fallback_title or "").strip()
     return Cleaned(
         canonical_url=find_canonical(html, page_url),
-        title=(getattr(doc, "title", None) or fallback_title or "").strip(),
+        title=title,
         text=text,
         published=getattr(doc, "date", None),
-        language=language,
+        # What the page declares is a hint: templates say "en" on pages in every language.
+        language=identify(f"{title}\n{text}", hint=declared or hint),
         text_hash=text_hash(text),
     )

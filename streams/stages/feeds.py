@@ -46,6 +46,8 @@ class ParsedFeed:
     items: list[ParsedItem]
     # Entries dropped because their link was missing or not http(s), for the dead-letter topic.
     rejected: list[str]
+    # What the feed declares (RSS <language>, Atom xml:lang): a hint for telling an article's language.
+    language: str | None = None
 
 
 def read_feed_list(path: Path) -> list[str]:
@@ -166,4 +168,5 @@ def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
                 guid=str(entry.get("id") or link),
             )
         )
-    return ParsedFeed(title=title, items=items, rejected=rejected)
+    language = _text(feed_meta.get("language")) or None
+    return ParsedFeed(title=title, items=items, rejected=rejected, language=language)

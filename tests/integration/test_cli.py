@@ -160,7 +160,8 @@ def test_match_prints_one_json_line_per_file(tmp_path: Path, capsys: pytest.Capt
     )
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [set(d) for d in lines] == [{"source", "title", "text", "matches"}] * 2
+    assert [set(d) for d in lines] == [{"source", "title", "language", "text", "matches"}] * 2
+    assert [d["language"] for d in lines] == ["en", "en"]  # identified from the text, .txt included
     for doc in lines:
         for m in doc["matches"]:
             assert doc["text"][m["start"] : m["end"]] == m["text"]
