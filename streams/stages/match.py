@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+from anyascii import anyascii
+
 from streams.records import Entity, WatchMatch
 from streams.stages.watchlist import Watch
 
@@ -153,10 +155,64 @@ def fold(token: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_ARABIC = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# Arabic letters whose Latin spelling anyascii would lose or misplace: alef and ayn are the vowel "a" of
+# Aguila and Idlib; ta marbuta and alef maqsura end a name in "a" (Misrata, Mustafa); tatweel is nothing.
+_ARABIC_PREP = str.maketrans({"\u0627": "a", "\u0639": "a", "\u0629": "a", "\u0649": "a", "\u0640": None})
+# Greek chi is the "kh" (h) of Arabic and Russian names (Χαφτάρ), not the "ch" of "church".
+_GREEK_PREP = str.maketrans({"\u03c7": "h"})
+# Proclitics an Arabic word may carry, outermost first: "and"/"so", then "with/in", "for/to", "like",
+# then the article (ال; after ل it loses its alef: لل).
+_CONJUNCTIONS = ("", "\u0648", "\u0641")
+_PREPOSITIONS = ("", "\u0628", "\u0644", "\u0643")
+_ARTICLES = ("", "\u0627\u0644")
+
+
+def romanise(folded: str) -> str:
+    """Latin letters for a folded token of another script: anyascii's transliteration, with the Arabic
+    and Greek letters it renders unlike news Latin spelling mapped first."""
+    if folded.isascii():
+        return folded
+    if _ARABIC.search(folded):
+        folded = folded.translate(_ARABIC_PREP)
+        if len(folded) > 3 and folded.endswith("\u0647"):
+            folded = folded[:-1] + "a"  # final ha written for ta marbuta (مصراته)
+    else:
+        folded = folded.translate(_GREEK_PREP)
+    return fold(anyascii(folded))
+
+
+@lru_cache(maxsize=200_000)
+def script_variants(token: str) -> tuple[str, ...]:
+    """Other transliterated readings of a non-Latin token: an Arabic word without its proclitics (وبسرت:
+    بسرت, سرت), a Ukrainian Г read as h (Гафтар)."""
+    if token.isascii():
+        return ()
+    folded = fold(token)
+    out: list[str] = []
+    if _ARABIC.search(folded):
+        for conj in _CONJUNCTIONS:
+            for prep in _PREPOSITIONS:
+                for art in _ARTICLES:
+                    prefix = conj + prep + (art[1:] if prep == "\u0644" and art else art)
+                    if prefix and folded.startswith(prefix) and len(folded) - len(prefix) >= 3:
+                        out.append(translit(folded[len(prefix) :]))
+    elif _CYRILLIC.search(folded) and "\u0433" in folded:
+        out.append(translit(folded.replace("\u0433", "\u0445")))
+    return tuple(dict.fromkeys(v for v in out if v))
+
+
+def may_be_name(word: str) -> bool:
+    """Capitalised, a number, or in a script without capitals (Arabic, Hebrew): a word a name may be."""
+    return not word[0].islower()
+
+
 @lru_cache(maxsize=200_000)
 def translit(token: str) -> str:
-    """A folded token with transliteration differences (kh/h, q/g/k, dzh/j, ou/u, doubled letters) folded."""
-    t = fold(token)
+    """A folded token with transliteration differences (kh/h, q/g/k, dzh/j, ou/u, doubled letters) folded;
+    a token of another script is first transliterated into Latin letters."""
+    t = romanise(fold(token))
     for old, new in _REWRITES:
         if old in t:
             t = t.replace(old, new)
@@ -182,6 +238,15 @@ def skeleton(t: str) -> str:
 def _keys(t: str) -> frozenset[str]:
     """The skeletons under which a text token looks for names: its own and those of its stems."""
     return frozenset(skeleton(s) for s in stems(t))
+
+
+@lru_cache(maxsize=200_000)
+def token_keys(raw: str, t: str) -> frozenset[str]:
+    """The skeletons of a text token as written (`raw`) and transliterated (`t`), its other readings too."""
+    keys = _keys(t)
+    for v in script_variants(raw):
+        keys |= _keys(v)
+    return keys
 
 
 @lru_cache(maxsize=200_000)
@@ -228,6 +293,34 @@ def _token_score(raw: str, tok_folded: str, tok_trans: str, folded: str, trans: 
     alone must be written as in the watchlist, one inside a longer name may vary (Seif for Saif)."""
     if tok_folded == folded:
         return 1.0
+    readings = (tok_trans, *script_variants(raw))
+    if folded.isascii() and not raw.isascii() and _ARABIC.search(raw):
+        # An Arabic word against a Latin name: its transliteration and its readings without proclitics.
+        return max(_arabic_score(t, trans) for t in readings)
+    return max(_latin_score(raw, t, trans, alone) for t in readings)
+
+
+def _arabic_score(tok_trans: str, trans: str) -> float:
+    """Arabic writes no short vowels: a name meets its Arabic spelling on the consonant skeleton, with the
+    long vowels written in Arabic (alef, waw, ya) only where the Latin name has a vowel."""
+    if skeleton(tok_trans) != skeleton(trans) or len(skeleton(trans)) < 3:
+        return 0.0
+    # Every vowel the Arabic writes must stand where the Latin name has one: "Hftr" against "Haftar".
+    return 0.9 if _vowels_fit(tok_trans, trans) else 0.0
+
+
+def _vowels_fit(short: str, full: str) -> bool:
+    """Whether `short` is `full` with some vowels left out (both transliterated)."""
+    k = 0
+    for c in full:
+        if k < len(short) and short[k] == c:
+            k += 1
+        elif c not in _VOWELS:
+            return False
+    return k == len(short)
+
+
+def _latin_score(raw: str, tok_trans: str, trans: str, alone: bool) -> float:
     if tok_trans == trans:
         return 0.97
     if alone and len(trans) <= SHORT_NAME:
@@ -410,12 +503,12 @@ class VariantMatcher:
             if tok[2] in self._acronyms:
                 out.append(tok[0])
                 continue
-            if not tok[2][0].isupper() and not tok[2][0].isdigit():
+            if not may_be_name(tok[2]):
                 continue
             if any(
                 _token_score(tok[2], tok[3], tok[4], form.folded[pos], form.trans[pos], False)
                 >= VARIANT_WITH_LABEL
-                for key in _keys(tok[4])
+                for key in token_keys(tok[2], tok[4])
                 for form, pos in self._index.get(key, ())
             ):
                 out.append(tok[0])
@@ -452,11 +545,11 @@ class VariantMatcher:
             for form in self._acronyms.get(tok[2], ()):
                 cands.append(_Cand(form, j, j, 0.95, "alias", False))
         for i, tok in enumerate(toks):
-            if not tok[2][0].isupper() and not tok[2][0].isdigit():
+            if not may_be_name(tok[2]):
                 continue  # names are written capitalised; "sort" is never Sirte
             # Without a spaCy entity here a borderline spelling cannot be accepted, so need not be tried.
             floor = VARIANT_WITH_LABEL if tok[0] in labels else VARIANT_SURE
-            for key in _keys(tok[4]):
+            for key in token_keys(tok[2], tok[4]):
                 for form, pos in self._index.get(key, ()):
                     # The word itself must resemble its part of the name before the rest is looked at.
                     anchor = _token_score(tok[2], tok[3], tok[4], form.folded[pos], form.trans[pos], False)
@@ -530,8 +623,8 @@ class VariantMatcher:
             # Built once per text, the first time a bare surname needs checking.
             self._by_key = defaultdict(list)
             for k, t in enumerate(toks):
-                if t[2][0].isupper():  # a name, as the surname search wants
-                    for key in _keys(t[4]):
+                if may_be_name(t[2]):  # a name, as the surname search wants
+                    for key in token_keys(t[2], t[4]):
                         self._by_key[key].append(k)
         places = sorted({j for key in _keys(surname) for j in self._by_key.get(key, ())})
         for j in places:
@@ -541,7 +634,7 @@ class VariantMatcher:
             if self._token_score(tok, fold(surname), surname) == 0:
                 continue
             prev = toks[j - 1]
-            if not prev[2][0].isupper() or prev[3] in _TITLES:
+            if not may_be_name(prev[2]) or prev[3] in _TITLES:
                 continue
             if not self._joined(toks, j - 1, _JOINER):
                 continue
