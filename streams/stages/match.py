@@ -55,8 +55,11 @@ def sentences_around(text: str, offsets: Sequence[int]) -> list[tuple[int, int]]
     return out
 
 
+# Marks written on letters (accents, Arabic short vowels, Hebrew points, Cyrillic stress): inside a word.
+_MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+_LETTERS = rf"[^\W_](?:[^\W_]|[{_MARKS}])*"
 # A word may hold an apostrophe or ayn inside it (Ma'rib, Jama'at) but not a possessive 's (Haftar's).
-_TOKEN = re.compile(r"[^\W_]+(?:['\u2019\u02bf\u02be`](?!s\b)[^\W_]+)*")
+_TOKEN = re.compile(rf"{_LETTERS}(?:['\u2019\u02bf\u02be`](?!s\b){_LETTERS})*")
 _APOSTROPHES = str.maketrans("", "", "'\u2019\u02bf\u02be`")
 
 
@@ -198,6 +201,8 @@ def script_variants(token: str) -> tuple[str, ...]:
                     prefix = conj + prep + (art[1:] if prep == "\u0644" and art else art)
                     if prefix and folded.startswith(prefix) and len(folded) - len(prefix) >= 3:
                         out.append(translit(folded[len(prefix) :]))
+                        if prefix.endswith("\u0644\u0644"):  # لل is ل with the article: الجيش of للجيش
+                            out.append(translit("\u0627\u0644" + folded[len(prefix) :]))
     elif _CYRILLIC.search(folded) and "\u0433" in folded:
         out.append(translit(folded.replace("\u0433", "\u0445")))
     return tuple(dict.fromkeys(v for v in out if v))
@@ -296,14 +301,18 @@ def _token_score(raw: str, tok_folded: str, tok_trans: str, folded: str, trans: 
     readings = (tok_trans, *script_variants(raw))
     if folded.isascii() and not raw.isascii() and _ARABIC.search(raw):
         # An Arabic word against a Latin name: its transliteration and its readings without proclitics.
-        return max(_arabic_score(t, trans) for t in readings)
+        return max(_arabic_score(t, trans, folded, alone) for t in readings)
     return max(_latin_score(raw, t, trans, alone) for t in readings)
 
 
-def _arabic_score(tok_trans: str, trans: str) -> float:
+def _arabic_score(tok_trans: str, trans: str, folded: str, alone: bool) -> float:
     """Arabic writes no short vowels: a name meets its Arabic spelling on the consonant skeleton, with the
     long vowels written in Arabic (alef, waw, ya) only where the Latin name has a vowel."""
-    if skeleton(tok_trans) != skeleton(trans) or len(skeleton(trans)) < 3:
+    if skeleton(tok_trans) != skeleton(trans) or (alone and len(skeleton(trans)) < 3):
+        return 0.0
+    # A name ending in -a is written with a final ta marbuta or alef (الجفرة, not the Jordanian الجفر),
+    # one ending in -i with a final ya (بنغازي); a final -e is Italian spelling of a consonant (Sirte, سرت).
+    if (folded[-1] == "a" and tok_trans[-1] != "a") or (folded[-1] in "iy" and tok_trans[-1] != "i"):
         return 0.0
     # Every vowel the Arabic writes must stand where the Latin name has one: "Hftr" against "Haftar".
     return 0.9 if _vowels_fit(tok_trans, trans) else 0.0
