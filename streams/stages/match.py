@@ -160,9 +160,10 @@ def fold(token: str) -> str:
 
 _ARABIC = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-# Arabic letters whose Latin spelling anyascii would lose or misplace: alef and ayn are the vowel "a" of
-# Aguila and Idlib; ta marbuta and alef maqsura end a name in "a" (Misrata, Mustafa); tatweel is nothing.
-_ARABIC_PREP = str.maketrans({"\u0627": "a", "\u0639": "a", "\u0629": "a", "\u0649": "a", "\u0640": None})
+# Arabic letters whose Latin spelling anyascii would lose or misplace: alef is the "a" of Idlib, ta marbuta
+# and alef maqsura end a name in "a" (Misrata, Mustafa); ayn, which Latin spelling leaves out or writes as
+# any vowel (Aguila, Issa), and tatweel are nothing.
+_ARABIC_PREP = str.maketrans({"\u0627": "a", "\u0639": None, "\u0629": "a", "\u0649": "a", "\u0640": None})
 # Greek chi is the "kh" (h) of Arabic and Russian names (Χαφτάρ), not the "ch" of "church".
 _GREEK_PREP = str.maketrans({"\u03c7": "h"})
 # Proclitics an Arabic word may carry, outermost first: "and"/"so", then "with/in", "for/to", "like",
@@ -208,6 +209,22 @@ def script_variants(token: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in out if v))
 
 
+# Words an Arabic place name follows: prepositions of place, "city", "area", "outskirts", "line", "base",
+# the compass points (folded, hamza seats gone). A short name standing after none of them, with no
+# preposition of its own and no other place beside it, may be a common word (سرت: "I walked").
+_ARABIC_PLACE_CUES = _words(
+    """في الى من نحو حول قرب عند داخل وسط بين مدينة منطقة محيط محور تخوم اطراف ضواحي خط قاعدة بلدية
+    مطار ميناء جنوب شمال شرق غرب جنوبي شمالي شرقي غربي سكان اهالي"""
+)
+# Words that make a place name another thing's: a gulf named after a town is not the town.
+_ARABIC_NOT_THE_PLACE = frozenset({"خليج", "الخليج"})
+
+
+def _arabic_cue(word: str, cues: frozenset[str]) -> bool:
+    """Whether a folded Arabic word is one of the cues, bare or with proclitics (لمدينة, وفي)."""
+    return any(word[k:] in cues for k in range(min(3, len(word) - 1)))
+
+
 def may_be_name(word: str) -> bool:
     """Capitalised, a number, or in a script without capitals (Arabic, Hebrew): a word a name may be."""
     return not word[0].islower()
@@ -249,8 +266,12 @@ def _keys(t: str) -> frozenset[str]:
 def token_keys(raw: str, t: str) -> frozenset[str]:
     """The skeletons of a text token as written (`raw`) and transliterated (`t`), its other readings too."""
     keys = _keys(t)
-    for v in script_variants(raw):
+    readings = script_variants(raw)
+    for v in readings:
         keys |= _keys(v)
+    if not raw.isascii() and _ARABIC.search(raw):
+        # A name that begins with a vowel in Latin may begin with ayn, which is not written (Aden, عدن).
+        keys |= {"a" + _consonants(v) for v in (t, *readings) if v and v[0] not in _VOWELS}
     return keys
 
 
@@ -299,23 +320,34 @@ def _token_score(raw: str, tok_folded: str, tok_trans: str, folded: str, trans: 
     if tok_folded == folded:
         return 1.0
     readings = (tok_trans, *script_variants(raw))
-    if folded.isascii() and not raw.isascii() and _ARABIC.search(raw):
-        # An Arabic word against a Latin name: its transliteration and its readings without proclitics.
-        return max(_arabic_score(t, trans, folded, alone) for t in readings)
+    if not raw.isascii() and _ARABIC.search(raw):
+        if folded.isascii():
+            # An Arabic word against a Latin name: its transliteration and its readings without proclitics.
+            return max(_arabic_score(t, trans, folded, alone) for t in readings)
+        # Against an Arabic alias: as written, bar proclitics and spelling variants (الخطوة is no الحوثي).
+        return 0.97 if trans in readings else 0.0
     return max(_latin_score(raw, t, trans, alone) for t in readings)
 
 
 def _arabic_score(tok_trans: str, trans: str, folded: str, alone: bool) -> float:
     """Arabic writes no short vowels: a name meets its Arabic spelling on the consonant skeleton, with the
     long vowels written in Arabic (alef, waw, ya) only where the Latin name has a vowel."""
-    if skeleton(tok_trans) != skeleton(trans) or (alone and len(skeleton(trans)) < 3):
+    consonants = _consonants(trans)
+    # Latin spelling's final h after a vowel was folded away (Saleh, Hodeidah); Arabic may write it (صالح).
+    written = {consonants, consonants + "h"} if folded.endswith("h") else {consonants}
+    if _consonants(tok_trans) not in written or (alone and len(consonants) < 3):
         return 0.0
     # A name ending in -a is written with a final ta marbuta or alef (الجفرة, not the Jordanian الجفر),
     # one ending in -i with a final ya (بنغازي); a final -e is Italian spelling of a consonant (Sirte, سرت).
     if (folded[-1] == "a" and tok_trans[-1] != "a") or (folded[-1] in "iy" and tok_trans[-1] != "i"):
         return 0.0
     # Every vowel the Arabic writes must stand where the Latin name has one: "Hftr" against "Haftar".
-    return 0.9 if _vowels_fit(tok_trans, trans) else 0.0
+    full = trans + "h" if folded.endswith("h") and not trans.endswith("h") else trans
+    return 0.9 if _vowels_fit(tok_trans, trans) or _vowels_fit(tok_trans, full) else 0.0
+
+
+def _consonants(t: str) -> str:
+    return "".join(c for c in t if c not in _VOWELS)
 
 
 def _vowels_fit(short: str, full: str) -> bool:
@@ -579,6 +611,25 @@ class VariantMatcher:
                             cands.append(_Cand(form, i, i, score * 0.85, "surname", True))
         return self._decide(text, toks, cands, labels)
 
+    def _arabic_place_fits(self, toks: list[_Tok], c: _Cand, places: set[tuple[int, int, str]]) -> bool:
+        """An Arabic place name is no gulf's; a short one (three consonants, سرت) needs a sign that it is a
+        place: a preposition on it (بسرت), a place word before it (مدينة سرت), or a place beside it."""
+        raw = toks[c.first][2]
+        if raw.isascii() or not _ARABIC.search(raw) or c.how != "variant":
+            return True
+        prev = fold(toks[c.first - 1][2]) if c.first > 0 else ""
+        if _arabic_cue(prev, _ARABIC_NOT_THE_PLACE):
+            return False
+        if c.first != c.last or len(_consonants(c.form.trans[0])) > 3:
+            return True
+        word = fold(raw)
+        if word[:1] in ("\u0628", "\u0644") or word[:2] in ("\u0648\u0628", "\u0641\u0628", "\u0648\u0644"):
+            return True
+        if _arabic_cue(prev, _ARABIC_PLACE_CUES):
+            return True
+        wid = c.form.watch.id
+        return any(w != wid and (a == c.last + 1 or b == c.first - 1) for a, b, w in places)
+
     def _preceded_by(self, toks: list[_Tok], j: int, particle: str) -> bool:
         """Whether the particle stands right before content token j ("Abu Grein")."""
         start = toks[j - 1][1] if j > 0 else 0
@@ -658,6 +709,7 @@ class VariantMatcher:
     ) -> list[WatchMatch]:
         accepted: list[_Cand] = []
         bearers: dict[str, tuple[bool, bool]] = {}
+        places = {(c.first, c.last, c.form.watch.id) for c in cands if c.form.watch.kind == "location"}
         for c in cands:
             start = toks[c.first][0]
             fits = self._label_fits(c.form.watch, labels, start)
@@ -667,6 +719,8 @@ class VariantMatcher:
                 continue
             if c.form.watch.kind == "location" and self._inside_a_person(labels, start, toks[c.last][1]):
                 continue  # a family name taken from a place is not the place
+            if c.form.watch.kind == "location" and not self._arabic_place_fits(toks, c, places):
+                continue
             if c.surname_only:
                 wid = c.form.watch.id
                 if wid not in bearers:
