@@ -164,6 +164,8 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # and alef maqsura end a name in "a" (Misrata, Mustafa); ayn, which Latin spelling leaves out or writes as
 # any vowel (Aguila, Issa), and tatweel are nothing.
 _ARABIC_PREP = str.maketrans({"\u0627": "a", "\u0639": None, "\u0629": "a", "\u0649": "a", "\u0640": None})
+# Turkish and Romanian s with cedilla or comma is sh (Başağa).
+_SH = str.maketrans({"\u015f": "sh", "\u015e": "Sh", "\u0219": "sh", "\u0218": "Sh"})
 # Greek chi is the "kh" (h) of Arabic and Russian names (Χαφτάρ), not the "ch" of "church".
 _GREEK_PREP = str.maketrans({"\u03c7": "h"})
 # Proclitics an Arabic word may carry, outermost first: "and"/"so", then "with/in", "for/to", "like",
@@ -187,14 +189,45 @@ def romanise(folded: str) -> str:
     return fold(anyascii(folded))
 
 
+# How the languages written in Latin letters spell the sounds of Arabic and Russian names, each rule one
+# other reading of a capitalised word: German sch and dsch (Baschagha, Prigoschin, Dschufra), ch as kh
+# (Chalifa, Bachmut) or as French sh (Bachagha, Facher), Spanish j as kh (Jalifa, Bajmut), Turkish c as j
+# (Cufra, Serrac, Colani) and ç as ch, a single s between vowels for z (Bengasi), and the endings that
+# Turkish puts after an apostrophe (Hafter'in, Sirte'ye) and German genitives (Haftars).
+_LATIN_READINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), repl)
+    for pattern, repl in (
+        ("dsch", "j"),
+        ("sch", "sh"),
+        ("sch", "zh"),
+        ("ch", "h"),
+        ("ch", "sh"),
+        ("j", "kh"),
+        ("c(?=[aiou]|$)", "j"),
+        ("\u00e7", "ch"),
+        ("(?<=[aeiou])s(?=[aeiou])", "z"),
+        ("['\u2019][^\\W\\d_]{1,4}$", ""),
+        (r"(?<=[^\W\d_]{6})s$", ""),
+    )
+)
+
+
 @lru_cache(maxsize=200_000)
 def script_variants(token: str) -> tuple[str, ...]:
-    """Other transliterated readings of a non-Latin token: an Arabic word without its proclitics (وبسرت:
-    بسرت, سرت), a Ukrainian Г read as h (Гафтар)."""
-    if token.isascii():
-        return ()
-    folded = fold(token)
+    """Other transliterated readings of a token: an Arabic word without its proclitics (وبسرت: بسرت,
+    سرت), a Ukrainian Г read as h (Гафтар), a capitalised Latin word as another language spells it."""
     out: list[str] = []
+    if not _ARABIC.search(token) and not _CYRILLIC.search(token):
+        if not token[:1].isupper():
+            return ()
+        lower = token.casefold()
+        for pattern, repl in _LATIN_READINGS:
+            reading = pattern.sub(repl, lower)
+            if reading != lower:
+                out.append(translit(reading))
+        own = translit(token)
+        return tuple(dict.fromkeys(v for v in out if v and v != own))
+    folded = fold(token)
     if _ARABIC.search(folded):
         for conj in _CONJUNCTIONS:
             for prep in _PREPOSITIONS:
@@ -234,7 +267,7 @@ def may_be_name(word: str) -> bool:
 def translit(token: str) -> str:
     """A folded token with transliteration differences (kh/h, q/g/k, dzh/j, ou/u, doubled letters) folded;
     a token of another script is first transliterated into Latin letters."""
-    t = romanise(fold(token))
+    t = romanise(fold(token.translate(_SH)))
     for old, new in _REWRITES:
         if old in t:
             t = t.replace(old, new)
