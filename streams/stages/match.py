@@ -108,7 +108,9 @@ _TITLES = _words(
     """mr mrs ms dr general gen marshal field colonel col major commander president prime minister
     premier sheikh shaikh emir king prince leader chief head spokesman spokeswoman lieutenant captain
     sergeant interior foreign defence defense warlord militia rebel strongman former late envoy
-    ambassador mister his her the"""
+    ambassador mister his her the
+    المشير المشیر اللواء العقيد العميد الجنرال الرئيس القائد المتقاعد السيد الشيخ رئيس وزير قائد
+    المستشار الفريق الدكتور"""
 )
 # Ordered rewrites that fold the usual transliteration differences of Arabic and Russian names.
 _REWRITES: tuple[tuple[str, str], ...] = (
@@ -206,10 +208,9 @@ _LATIN_READINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ("c(?=[aiou]|$)", "j"),
         ("\u00e7", "ch"),
         ("(?<=[aeiou])s(?=[aeiou])", "z"),
-        ("['\u2019][^\\W\\d_]{1,4}$", ""),
-        (r"(?<=[^\W\d_]{6})s$", ""),
     )
 )
+_LATIN_ENDINGS = (re.compile("['\u2019][^\\W\\d_]{1,4}$"), re.compile(r"(?<=[^\W\d_]{6})s$"))
 
 
 @lru_cache(maxsize=200_000)
@@ -221,10 +222,14 @@ def script_variants(token: str) -> tuple[str, ...]:
         if not token[:1].isupper():
             return ()
         lower = token.casefold()
-        for pattern, repl in _LATIN_READINGS:
-            reading = pattern.sub(repl, lower)
-            if reading != lower:
-                out.append(translit(reading))
+        bases = [lower, *{e.sub("", lower) for e in _LATIN_ENDINGS} - {lower}]
+        for base in bases:
+            if base != lower:
+                out.append(translit(base))
+            for pattern, repl in _LATIN_READINGS:
+                reading = pattern.sub(repl, base)
+                if reading != base:
+                    out.append(translit(reading))
         own = translit(token)
         return tuple(dict.fromkeys(v for v in out if v and v != own))
     folded = fold(token)
@@ -251,6 +256,20 @@ _ARABIC_PLACE_CUES = _words(
 )
 # Words that make a place name another thing's: a gulf named after a town is not the town.
 _ARABIC_NOT_THE_PLACE = frozenset({"خليج", "الخليج"})
+_GULF_BEFORE = re.compile(
+    r"\b(?:gulf|golfe|golfo|golf|zaliv)\s+(?:(?:of|de|di|del|della|du|von|der)\s+)?(?:(?:the|la)\s+)?$",
+    re.IGNORECASE,
+)
+_GULF_AFTER = re.compile(r"^[-\s]*(?:k\u00f6rfezi|korfezi|golf|zaliv)\b", re.IGNORECASE)
+
+
+# Common Arabic given names (folded: no hamza seats), the ones that stand before a watched family name
+# in reporting on other members of the family (صدام حفتر, معمر القذافي, هانيبال القذافي).
+_ARABIC_GIVEN_NAMES = _words(
+    """محمد احمد علي عمر خالد صدام سيف معمر بلقاسم خليفة حسن حسين عبد عبدالله عبدالرحمن يوسف ابراهيم
+    اسماعيل مصطفى محمود سعد سعيد سالم صالح فتحي فايز عقيلة هانيبال الساعدي المعتصم هنيبعل عيسى موسى
+    طارق فرج ناصر جمال كمال عادل عماد وليد رمضان مفتاح ميلاد منصور عثمان حمزة بشير نوري"""
+)
 
 
 def _arabic_cue(word: str, cues: frozenset[str]) -> bool:
@@ -663,6 +682,13 @@ class VariantMatcher:
         wid = c.form.watch.id
         return any(w != wid and (a == c.last + 1 or b == c.first - 1) for a, b, w in places)
 
+    @staticmethod
+    def _a_gulf(text: str, start: int, end: int) -> bool:
+        """Whether the place name names a gulf (Gulf of Sirte, golfe de Syrte, Sirte Körfezi)."""
+        return bool(_GULF_BEFORE.search(text[max(0, start - 24) : start])) or bool(
+            _GULF_AFTER.match(text[end : end + 12])
+        )
+
     def _preceded_by(self, toks: list[_Tok], j: int, particle: str) -> bool:
         """Whether the particle stands right before content token j ("Abu Grein")."""
         start = toks[j - 1][1] if j > 0 else 0
@@ -733,7 +759,11 @@ class VariantMatcher:
                 continue
             if any(self._token_score(prev, fold(g), g, alone=False) > 0 for g in given):
                 ours = True
-            elif prev[4] != surname:
+            elif prev[4] != surname and (prev[2].isascii() or not _ARABIC.search(prev[2])):
+                theirs = True
+            elif _ARABIC.search(prev[2]) and fold(prev[2]) in _ARABIC_GIVEN_NAMES:
+                # Arabic has no capitals to tell a given name from the noun before a surname ("قوات
+                # حفتر", Haftar's forces): only a word known as a given name makes another bearer.
                 theirs = True
         return ours, theirs
 
@@ -753,6 +783,8 @@ class VariantMatcher:
             if c.form.watch.kind == "location" and self._inside_a_person(labels, start, toks[c.last][1]):
                 continue  # a family name taken from a place is not the place
             if c.form.watch.kind == "location" and not self._arabic_place_fits(toks, c, places):
+                continue
+            if c.form.watch.kind == "location" and self._a_gulf(text, start, toks[c.last][1]):
                 continue
             if c.surname_only:
                 wid = c.form.watch.id

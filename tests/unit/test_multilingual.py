@@ -1,0 +1,98 @@
+"""Names in other languages and scripts: the examples of issue 12, and floors on the multilingual corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.evaluation import evaluate, load_corpus
+from streams.stages.match import VariantMatcher
+from streams.stages.watchlist import load_watchlist
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "multilingual"
+WATCHES = load_watchlist(CORPUS / "watchlist.yaml")
+MATCHER = VariantMatcher(WATCHES)
+
+#: What the tuning set scores today (matcher alone), a little rounded down: a change that loses ground
+#: fails here. The target is 0.95 everywhere (issue 12); the languages below it are still open work.
+FLOORS = {
+    "ar": (0.95, 0.95),
+    "de": (0.9, 0.7),
+    "es": (0.95, 0.95),
+    "fr": (0.9, 0.95),
+    "it": (0.95, 0.9),
+    "ru": (0.95, 0.95),
+    "tr": (0.9, 0.85),
+    "uk": (0.95, 0.9),
+}
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(m.watch, m.text) for m in MATCHER.match(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("وصل خليفة حفتر إلى القاهرة.", [("khalifa-haftar", "خليفة حفتر")]),
+        ("قالت قوات حفتر إنها تقدمت نحو مدينة سرت.", [("khalifa-haftar", "حفتر"), ("sirte", "سرت")]),
+        # Proclitics, a tatweel and short-vowel marks, ta marbuta written as ha.
+        (
+            "تعزيزات بسرت وبالجفرة وقرب حفـــتر ومصراته",
+            [("sirte", "بسرت"), ("jufra", "وبالجفرة"), ("khalifa-haftar", "حفـــتر"), ("misrata", "ومصراته")],
+        ),
+        ("زار خَليفة حَفتر مصراته", [("khalifa-haftar", "خَليفة حَفتر"), ("misrata", "مصراته")]),
+        ("Хафтар заявил, что его войска вошли в Сирт.", [("khalifa-haftar", "Хафтар"), ("sirte", "Сирт")]),
+        ("Отряды ПНС подошли к Мисурате", [("gna", "ПНС"), ("misrata", "Мисурате")]),
+        ("Οι δυνάμεις του Χαφτάρ πλησιάζουν τη Σύρτη.", [("khalifa-haftar", "Χαφτάρ"), ("sirte", "Σύρτη")]),
+        (
+            "Hafter'in güçleri Sirte'ye ve Cufra'ya çekildi.",
+            [("khalifa-haftar", "Hafter'in"), ("sirte", "Sirte'ye"), ("jufra", "Cufra'ya")],
+        ),
+        (
+            "Die Truppen von Chalifa Haftar in Dschufra",
+            [("khalifa-haftar", "Chalifa Haftar"), ("jufra", "Dschufra")],
+        ),
+        (
+            "Las fuerzas de Jalifa Haftar llegaron a Bengasi",
+            [("khalifa-haftar", "Jalifa Haftar"), ("benghazi", "Bengasi")],
+        ),
+    ],
+)
+def test_one_watch_written_once_found_in_any_script(text: str, expected: list[tuple[str, str]]) -> None:
+    assert sorted(found(text)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "سِرتُ ساعات في البادية ثم سرت بيننا حكايات",  # "I walked", "tales spread": no Sirte
+        "عبرنا صحراء الجفر في جنوب الأردن",  # al-Jafr in Jordan is not al-Jufra
+        "غرق قارب في خليج سرت",  # a gulf named after the town
+        "صدام حفتر يزور درنة",  # another Haftar: Khalifa is named nowhere
+        "Des pêcheurs secourus dans le golfe de Syrte",
+        "الخطوة التالية",  # an Arabic word near an Arabic alias (الحوثي) is not it
+    ],
+)
+def test_look_alikes_raise_nothing(text: str) -> None:
+    assert [w for w, _ in found(text) if w in {"sirte", "jufra", "khalifa-haftar", "houthis"}] == []
+
+
+@pytest.mark.parametrize("lang", sorted(FLOORS))
+def test_tuning_set_per_language(lang: str) -> None:
+    articles = load_corpus(CORPUS / "tuning" / f"{lang}.yaml")
+    report = evaluate(articles, WATCHES, None)
+    precision, recall = FLOORS[lang]
+    summary = f"misses {report.misses}, false alarms {report.false_alarms}"
+    assert report.precision >= precision, summary
+    assert report.recall >= recall, summary
+
+
+def test_corpus_covers_the_languages() -> None:
+    counts = {
+        f.stem: sum(len(load_corpus(CORPUS / split / f.name)) for split in ("tuning", "heldout"))
+        for f in (CORPUS / "tuning").glob("*.yaml")
+    }
+    assert all(counts[lang] >= 15 for lang in ("ar", "ru", "fr", "it", "tr")), counts
+    assert all(counts[lang] >= 5 for lang in ("de", "es", "uk")), counts
