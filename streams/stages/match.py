@@ -829,6 +829,35 @@ class VariantMatcher:
         return out
 
 
+def _script(word: str) -> str:
+    """The Unicode script of a word's first letter, as a reader names it ("Arabic", "Cyrillic")."""
+    letter = next((c for c in word if c.isalpha()), "")
+    return unicodedata.name(letter, "UNKNOWN").split()[0].title() if letter else "Unknown"
+
+
+def _other_script_note(word: str, targets: Sequence[str]) -> str | None:
+    """How a word in another script, or in another language's Latin spelling, met the name."""
+    t = translit(word)
+    readings = [
+        r for r in (t, *script_variants(word)) if r in targets or _consonants(r) in map(_consonants, targets)
+    ]
+    if not readings or (word.isascii() and t in targets):
+        return None
+    r = readings[0]
+    target = next((x for x in targets if x == r), None) or next(
+        x for x in targets if _consonants(x) == _consonants(r)
+    )
+    script = _script(word)
+    if script == "Latin":
+        return f"{word!r} read as another language spells it: {r!r} = {target!r}"
+    how = f"{word!r} is {script} script, transliterated {t!r}"
+    if r != t:
+        how += f", read without its prefix as {r!r}" if _ARABIC.search(word) else f", read as {r!r}"
+    if _ARABIC.search(word):
+        how += f"; its consonants {_consonants(r)!r} are {target!r}'s, its written vowels in place"
+    return how
+
+
 def explain(match: WatchMatch, watch: Watch, label: str | None) -> str:
     """Why a match fired, in words an analyst can check against the text."""
     surface = [t for t in _TOKEN.findall(match.text) if fold(t) not in PARTICLES]
@@ -853,7 +882,9 @@ def explain(match: WatchMatch, watch: Watch, label: str | None) -> str:
         targets = [translit(w) for f in forms for w in _TOKEN.findall(f) if fold(w) not in PARTICLES]
         if fold(word) in {fold(w) for f in forms for w in _TOKEN.findall(f)}:
             continue
-        if t in targets:
+        if note := _other_script_note(word, targets):
+            notes.append(note)
+        elif t in targets:
             notes.append(f"{word!r} is the same name in another transliteration (folded: {t!r})")
         elif cut := [s for s in stems(t)[1:] for x in targets if s in (x, x.rstrip("aeiou"))]:
             notes.append(f"{word!r} carries a case ending (stem: {cut[0]!r})")

@@ -96,3 +96,14 @@ def test_corpus_covers_the_languages() -> None:
     }
     assert all(counts[lang] >= 15 for lang in ("ar", "ru", "fr", "it", "tr")), counts
     assert all(counts[lang] >= 5 for lang in ("de", "es", "uk")), counts
+
+
+def test_explain_says_how_a_cross_script_match_was_made() -> None:
+    from streams.stages.match import explain
+
+    by_id = {w.id: w for w in WATCHES}
+    text = "تقدمت القوات نحو مدينة سرت وبالجفرة. Die Truppen von Chalifa Haftar."
+    why = {m.watch: explain(m, by_id[m.watch], None) for m in MATCHER.match(text)}
+    assert "Arabic script, transliterated 'ubaljfra', read without its prefix as 'jfra'" in why["jufra"]
+    assert "consonants 'srt'" in why["sirte"]
+    assert "'Chalifa' read as another language spells it: 'halifa'" in why["khalifa-haftar"]
