@@ -14,18 +14,19 @@ async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
     """Entities from a CPU process, then the (cheap) watchlist matcher on this one."""
     s = rt.settings
     what = f"entity recognition of {article.url}"
-    if s.entities == "candidates":
+    model = s.ner_model(article.language)
+    if model is None:
+        found = []  # no pipeline for this language: the matcher decides on its own rules
+    elif s.entities == "candidates":
         # spaCy only where its label can decide something: an article naming no candidate skips it.
         spans = sentences_around(article.text, rt.matcher.candidate_offsets(article.text))
         found = (
-            await rt.run_cpu(
-                s.ner_timeout, what, "ner_failed", entities_in_spans, article.text, spans, s.spacy_model
-            )
+            await rt.run_cpu(s.ner_timeout, what, "ner_failed", entities_in_spans, article.text, spans, model)
             if spans
             else []
         )
     else:
-        found = await rt.run_cpu(s.ner_timeout, what, "ner_failed", entities, article.text, s.spacy_model)
+        found = await rt.run_cpu(s.ner_timeout, what, "ner_failed", entities, article.text, model)
     ents = as_records(found)
     # spaCy's labels decide the borderline spellings the matcher is unsure of.
     matches = rt.matcher.match(article.text, ents)
@@ -38,7 +39,7 @@ async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
         published=article.published,
         language=article.language,
         text=article.text,
-        model=rt.settings.spacy_model,
+        model=model or "",
         entities=ents,
         matches=matches,
         extracted_at=utcnow(),

