@@ -27,6 +27,7 @@ from streams.senders import Pacer, delivery_policy
 from streams.settings import Settings
 from streams.stages.deliver import RetryPolicy
 from streams.stages.fetch import HostGate, Limits, SafeClient
+from streams.stages.gazetteer import resolve_apart
 from streams.stages.match import Matcher, VariantMatcher
 from streams.stages.netguard import AddressPolicy, parse_allowed
 from streams.stages.robots import Robots
@@ -432,7 +433,7 @@ def build_runtime(
         dedupe=tables or state,
         routing=routing or Routing(),
         watches=watches,
-        matcher=VariantMatcher(watches),
+        matcher=VariantMatcher(watches, resolve_apart(watches) if settings.gazetteer else None),
         feeds=feeds,
         once=once,
     )

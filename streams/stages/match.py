@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from anyascii import anyascii
 
 from streams.records import Entity, WatchMatch
 from streams.stages.watchlist import Watch
+
+if TYPE_CHECKING:
+    from streams.stages.gazetteer import Place
 
 
 class Matcher(Protocol):
@@ -371,6 +374,8 @@ def _token_score(raw: str, tok_folded: str, tok_trans: str, folded: str, trans: 
     alone must be written as in the watchlist, one inside a longer name may vary (Seif for Saif)."""
     if tok_folded == folded:
         return 1.0
+    if not folded.isascii() and tok_folded.isascii():
+        return 0.0  # a form in another script (an alias, a GeoNames name) is for text in that script
     readings = (tok_trans, *script_variants(raw))
     if not raw.isascii() and _ARABIC.search(raw):
         if folded.isascii():
@@ -501,7 +506,7 @@ class _Cand:
 class VariantMatcher:
     """Finds watches however reporting spells them; indexes forms by skeleton so cost grows with the text."""
 
-    def __init__(self, watches: Sequence[Watch]) -> None:
+    def __init__(self, watches: Sequence[Watch], places: Mapping[str, Place] | None = None) -> None:
         self._last_tokens: tuple[str, list[_Tok]] | None = None
         self._index: dict[str, list[tuple[_Form, int]]] = defaultdict(list)
         self._acronyms: dict[str, list[_Form]] = defaultdict(list)
@@ -515,7 +520,8 @@ class VariantMatcher:
                 self._surname[watch.id] = translit(words[-1])
                 self._surname_count[translit(words[-1])] += 1
                 self._given[watch.id] = [translit(w) for w in words[:-1]]
-            for text, how, raw in self._spellings(watch):
+            place = (places or {}).get(watch.id)
+            for text, how, raw in self._spellings(watch, place.names if place else ()):
                 form = _Form(
                     watch=watch,
                     raw=raw,
@@ -527,6 +533,8 @@ class VariantMatcher:
                         (fold(w) for w in _TOKEN.findall(text)[:1] if fold(w) in _NAME_PARTICLES), None
                     ),
                 )
+                if not all(form.trans):
+                    continue  # a name of letters the transliteration has nothing for
                 if form.acronym:
                     self._acronyms[raw[0]].append(form)
                     continue
@@ -534,11 +542,17 @@ class VariantMatcher:
                     self._index[skeleton(t)].append((form, pos))
 
     @staticmethod
-    def _spellings(watch: Watch) -> list[tuple[str, str, tuple[str, ...]]]:
-        """(text, how, content tokens) for the name, each alias, and each with its particles glued on
-        ("Deir ez-Zor" is also written "Deir Ezzor", "al-Jufra" also "Aljufra")."""
+    def _spellings(watch: Watch, gazetteer: Sequence[str] = ()) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(text, how, content tokens) for the name, each alias, each name GeoNames gives the place, and
+        each with its particles glued on ("Deir ez-Zor" is also written "Deir Ezzor", "al-Jufra" also
+        "Aljufra")."""
         out: list[tuple[str, str, tuple[str, ...]]] = []
-        for text, how in [(watch.name, "exact"), *((a, "alias") for a in watch.aliases)]:
+        named = [
+            (watch.name, "exact"),
+            *((a, "alias") for a in watch.aliases),
+            *((g, "gazetteer") for g in gazetteer),
+        ]
+        for text, how in named:
             words = _TOKEN.findall(text)
             raw = tuple(_content(words))
             if raw:
@@ -653,7 +667,7 @@ class VariantMatcher:
                         first, last, score = placed
                         how = (
                             form.how
-                            if score >= 0.999 or (form.how == "alias" and score >= 0.97)
+                            if score >= 0.999 or (form.how in ("alias", "gazetteer") and score >= 0.97)
                             else "variant"
                         )
                         cands.append(_Cand(form, first, last, score, how, False))
@@ -667,7 +681,7 @@ class VariantMatcher:
         """An Arabic place name is no gulf's; a short one (three consonants, سرت) needs a sign that it is a
         place: a preposition on it (بسرت), a place word before it (مدينة سرت), or a place beside it."""
         raw = toks[c.first][2]
-        if raw.isascii() or not _ARABIC.search(raw) or c.how != "variant":
+        if raw.isascii() or not _ARABIC.search(raw) or c.how not in ("variant", "gazetteer"):
             return True
         prev = fold(toks[c.first - 1][2]) if c.first > 0 else ""
         if _arabic_cue(prev, _ARABIC_NOT_THE_PLACE):
@@ -872,6 +886,8 @@ def explain(match: WatchMatch, watch: Watch, label: str | None) -> str:
         reasons.append(
             f"the alias {alias!r}" + (" (an acronym: matched as written)" if _is_acronym(alias) else "")
         )
+    elif match.how == "gazetteer":
+        reasons.append(f"a name GeoNames gives the place {watch.name!r}")
     elif match.how == "surname":
         reasons.append(f"the surname alone of {watch.name!r}; the text names no one else of that surname")
     else:

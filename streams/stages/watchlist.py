@@ -25,6 +25,9 @@ class Watch:
     kind: str
     name: str
     aliases: tuple[str, ...] = ()
+    #: For a location: the ISO 3166 country its GeoNames entry must be in, or that entry's ID itself.
+    country: str | None = None
+    geonames: int | None = None
 
 
 def _node_line(node: yaml.Node) -> int:
@@ -58,7 +61,7 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         data: Any = yaml.safe_load(yaml.serialize(entry))
         if not isinstance(data, dict):
             raise WatchlistError(f"{where}: each watch must be a mapping with id, kind and name")
-        unknown = set(data) - {"id", "kind", "name", "aliases"}
+        unknown = set(data) - {"id", "kind", "name", "aliases", "country", "geonames"}
         if unknown:
             raise WatchlistError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         wid = str(data.get("id") or "")
@@ -77,7 +80,26 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         if not isinstance(raw_aliases, list):
             raise WatchlistError(f"{where}: aliases of {wid!r} must be a list")
         aliases = tuple(" ".join(str(a).split()) for a in raw_aliases if str(a).strip())
-        watches.append(Watch(id=wid, kind=str(kind), name=name, aliases=aliases))
+        country = data.get("country")
+        if country is not None and not (isinstance(country, str) and re.fullmatch(r"[A-Za-z]{2}", country)):
+            raise WatchlistError(f"{where}: country of {wid!r} must be a two-letter code such as LY")
+        geonames = data.get("geonames")
+        if geonames is not None and (isinstance(geonames, bool) or not isinstance(geonames, int)):
+            raise WatchlistError(f"{where}: geonames of {wid!r} must be a GeoNames ID (a number)")
+        if (country or geonames) and kind != "location":
+            raise WatchlistError(
+                f"{where}: country and geonames are for locations; {wid!r} is an actor"
+            )
+        watches.append(
+            Watch(
+                id=wid,
+                kind=str(kind),
+                name=name,
+                aliases=aliases,
+                country=country.upper() if country else None,
+                geonames=geonames,
+            )
+        )
     return watches
 
 
