@@ -852,19 +852,20 @@ def _script(word: str) -> str:
 def _other_script_note(word: str, targets: Sequence[str]) -> str | None:
     """How a word in another script, or in another language's Latin spelling, met the name."""
     t = translit(word)
+    if _script(word) == "Latin":
+        # Only a spelling habit undone counts here; case endings and respellings are told below.
+        habit = next((r for r in script_variants(word) if r in targets and t not in targets), None)
+        return f"{word!r} read as another language spells it: {habit!r}" if habit else None
     readings = [
         r for r in (t, *script_variants(word)) if r in targets or _consonants(r) in map(_consonants, targets)
     ]
-    if not readings or (word.isascii() and t in targets):
+    if not readings:
         return None
     r = readings[0]
     target = next((x for x in targets if x == r), None) or next(
         x for x in targets if _consonants(x) == _consonants(r)
     )
-    script = _script(word)
-    if script == "Latin":
-        return f"{word!r} read as another language spells it: {r!r} = {target!r}"
-    how = f"{word!r} is {script} script, transliterated {t!r}"
+    how = f"{word!r} is {_script(word)} script, transliterated {t!r}"
     if r != t:
         how += f", read without its prefix as {r!r}" if _ARABIC.search(word) else f", read as {r!r}"
     if _ARABIC.search(word):
