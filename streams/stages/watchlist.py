@@ -87,9 +87,7 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         if geonames is not None and (isinstance(geonames, bool) or not isinstance(geonames, int)):
             raise WatchlistError(f"{where}: geonames of {wid!r} must be a GeoNames ID (a number)")
         if (country or geonames) and kind != "location":
-            raise WatchlistError(
-                f"{where}: country and geonames are for locations; {wid!r} is an actor"
-            )
+            raise WatchlistError(f"{where}: country and geonames are for locations; {wid!r} is an actor")
         watches.append(
             Watch(
                 id=wid,
