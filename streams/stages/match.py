@@ -457,6 +457,25 @@ class _Form:
     lead: str | None = None
 
 
+# Other spellings of particles: French Abou, Turkish Ebu; in another script a particle is known by its
+# transliteration (Abu in Cyrillic or Arabic letters).
+_PARTICLE_SPELLINGS = {"abou": "abu", "ebu": "abu", "ebou": "abu", "aboul": "abu"}
+
+
+def particle(word: str) -> str | None:
+    """The particle a word is, in its usual Latin spelling ("Abou", "d'Abou" -> "abu"), or None."""
+    elided = _ELISION.match(word)
+    folded = fold(word[elided.end() :] if elided else word)
+    if folded in PARTICLES:
+        return folded
+    if folded in _PARTICLE_SPELLINGS:
+        return _PARTICLE_SPELLINGS[folded]
+    if not folded.isascii():
+        t = translit(word)
+        return t if t in PARTICLES else None
+    return None
+
+
 # Particles that make a name rather than mark an article; "Abu Grein" is Abu Qurain, "Green" is not.
 _NAME_PARTICLES = frozenset({"abu", "bin", "ibn", "ben", "abd", "bint"})
 
@@ -485,11 +504,13 @@ _Tok = tuple[int, int, str, str, str]
 
 
 _WORD_OR_GAP = re.compile(r"[^\W_]+")
+# A French elided article or preposition glued to a capitalised name by an apostrophe: d'Haftar, l'ANL.
+_ELISION = re.compile(r"^(?:[dlDL]|[qQ]u|[jJ]|[nN]|[sS])['\u2019](?=[^\W\d_])(?=\w*[A-Z\u00c0-\u00de])")
 
 
 def _gap_fits(gap: str, joiner: re.Pattern[str]) -> bool:
     """Whether the text between two name parts holds only joiners and particles (" al-", "-el-")."""
-    rest = _WORD_OR_GAP.sub(lambda m: " " if fold(m.group()) in PARTICLES else "\x00", gap)
+    rest = _WORD_OR_GAP.sub(lambda m: " " if particle(m.group()) is not None else "\x00", gap)
     return bool(joiner.fullmatch(rest))
 
 
@@ -529,8 +550,16 @@ class VariantMatcher:
                     trans=tuple(translit(t) for t in raw),
                     how=how,
                     acronym=_is_acronym(text),
+                    # A spelling with the particle glued on carries it itself (AbuQurain, أبوقرين).
                     lead=next(
-                        (fold(w) for w in _TOKEN.findall(text)[:1] if fold(w) in _NAME_PARTICLES), None
+                        (
+                            fold(w)
+                            for w in _TOKEN.findall(text)[:1]
+                            if fold(w) in _NAME_PARTICLES
+                            and fold(raw[0]) != fold(w)
+                            and not fold(raw[0]).startswith(fold(w))
+                        ),
+                        None,
                     ),
                 )
                 if not all(form.trans):
@@ -630,15 +659,18 @@ class VariantMatcher:
         words = _WORDS
         for m in _TOKEN.finditer(text):
             word = m.group()
+            start, end = m.span()
+            elided = _ELISION.match(word)
+            if elided:  # French d'Abou, l'Armée: the name starts after the apostrophe
+                word, start = word[elided.end() :], start + elided.end()
             info = words.get(word)
             if info is None:
                 folded = fold(word)
-                info = words[word] = (folded, translit(word), folded in PARTICLES)
+                info = words[word] = (folded, translit(word), particle(word) is not None)
                 if len(words) > 500_000:
                     words.clear()  # a bound on memory for a worker that runs for months
             # Particles are skipped here and allowed for in the gaps between name parts instead.
             if not info[2]:
-                start, end = m.span()
                 toks.append((start, end, word, info[0], info[1]))
         return toks
 
@@ -703,11 +735,11 @@ class VariantMatcher:
             _GULF_AFTER.match(text[end : end + 12])
         )
 
-    def _preceded_by(self, toks: list[_Tok], j: int, particle: str) -> bool:
+    def _preceded_by(self, toks: list[_Tok], j: int, lead: str) -> bool:
         """Whether the particle stands right before content token j ("Abu Grein")."""
         start = toks[j - 1][1] if j > 0 else 0
-        words = [fold(w) for w in _TOKEN.findall(self._text[start : toks[j][0]])]
-        return particle in words
+        words = [particle(w) for w in _TOKEN.findall(self._text[start : toks[j][0]])]
+        return lead in words
 
     def _joined(self, toks: list[_Tok], j: int, joiner: re.Pattern[str]) -> bool:
         return _gap_fits(self._text[toks[j][1] : toks[j + 1][0]], joiner)
