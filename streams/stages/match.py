@@ -199,18 +199,23 @@ def romanise(folded: str) -> str:
 # (Chalifa, Bachmut) or as French sh (Bachagha, Facher), Spanish j as kh (Jalifa, Bajmut), Turkish c as j
 # (Cufra, Serrac, Colani) and ç as ch, a single s between vowels for z (Bengasi), and the endings that
 # Turkish puts after an apostrophe (Hafter'in, Sirte'ye) and German genitives (Haftars).
-_LATIN_READINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), repl)
-    for pattern, repl in (
-        ("dsch", "j"),
-        ("sch", "sh"),
-        ("sch", "zh"),
-        ("ch", "h"),
-        ("ch", "sh"),
-        ("j", "kh"),
-        ("c(?=[aiou]|$)", "j"),
-        ("\u00e7", "ch"),
-        ("(?<=[aeiou])s(?=[aeiou])", "z"),
+_GERMAN = (("j", "y"), ("w", "v"), ("dsch", "j"), ("tsch", "ch"))
+_LATIN_READINGS: tuple[tuple[tuple[re.Pattern[str], str], ...], ...] = tuple(
+    tuple((re.compile(pattern), repl) for pattern, repl in steps)
+    for steps in (
+        (("dsch", "j"),),
+        (("sch", "sh"),),
+        (("sch", "zh"),),
+        (("ch", "h"),),
+        (("ch", "sh"),),
+        (("j", "kh"),),
+        (("j", "zh"),),  # French j for Russian zh (Prigojine)
+        (("c(?=[aiou]|$)", "j"),),
+        (("\u00e7", "ch"),),
+        (("(?<=[aeiou])s(?=[aeiou])", "z"),),
+        # German spells a whole name by its own habits at once: Jewgeni Prigoschin, Fajis al-Sarradsch.
+        (*_GERMAN, ("sch", "zh")),
+        (*_GERMAN, ("sch", "sh"), ("(?<=[aeiouy])s(?=[aeiouy]|$)", "z")),
     )
 )
 _LATIN_ENDINGS = (re.compile("['\u2019][^\\W\\d_]{1,4}$"), re.compile(r"(?<=[^\W\d_]{6})s$"))
@@ -229,8 +234,10 @@ def script_variants(token: str) -> tuple[str, ...]:
         for base in bases:
             if base != lower:
                 out.append(translit(base))
-            for pattern, repl in _LATIN_READINGS:
-                reading = pattern.sub(repl, base)
+            for steps in _LATIN_READINGS:
+                reading = base
+                for pattern, repl in steps:
+                    reading = pattern.sub(repl, reading)
                 if reading != base:
                     out.append(translit(reading))
         own = translit(token)
@@ -535,6 +542,7 @@ class VariantMatcher:
         # Per watched person (by id): the transliterated surname; its given names are below.
         self._surname: dict[str, str] = {}
         self._surname_count: dict[str, int] = defaultdict(int)
+        self._forms_of: dict[str, list[_Form]] = defaultdict(list)
         for watch in watches:
             if _is_person(watch):
                 words = _content(_TOKEN.findall(watch.name))
@@ -564,6 +572,7 @@ class VariantMatcher:
                 )
                 if not all(form.trans):
                     continue  # a name of letters the transliteration has nothing for
+                self._forms_of[watch.id].append(form)
                 if form.acronym:
                     self._acronyms[raw[0]].append(form)
                     continue
@@ -710,15 +719,17 @@ class VariantMatcher:
         return self._decide(text, toks, cands, labels)
 
     def _arabic_place_fits(self, toks: list[_Tok], c: _Cand, places: set[tuple[int, int, str]]) -> bool:
-        """An Arabic place name is no gulf's; a short one (three consonants, سرت) needs a sign that it is a
-        place: a preposition on it (بسرت), a place word before it (مدينة سرت), or a place beside it."""
+        """An Arabic place name is no gulf's; one met by transliteration alone (not written as a watched
+        or GeoNames form of more than three consonants) needs a sign that it is a place: a preposition on
+        it (بسرت), a place word before it (مدينة سرت), or a place beside it. سرت is also "I walked", and
+        in a large watchlist some made-up-sounding town meets any Arabic word (وعشرين: Sherein)."""
         raw = toks[c.first][2]
         if raw.isascii() or not _ARABIC.search(raw) or c.how not in ("variant", "gazetteer"):
             return True
         prev = fold(toks[c.first - 1][2]) if c.first > 0 else ""
         if _arabic_cue(prev, _ARABIC_NOT_THE_PLACE):
             return False
-        if c.first != c.last or len(_consonants(c.form.trans[0])) > 3:
+        if c.first != c.last or (c.how != "variant" and len(_consonants(c.form.trans[0])) > 3):
             return True
         word = fold(raw)
         if word[:1] in ("\u0628", "\u0644") or word[:2] in ("\u0648\u0628", "\u0641\u0628", "\u0648\u0644"):
@@ -733,6 +744,16 @@ class VariantMatcher:
         """Whether the place name names a gulf (Gulf of Sirte, golfe de Syrte, Sirte Körfezi)."""
         return bool(_GULF_BEFORE.search(text[max(0, start - 24) : start])) or bool(
             _GULF_AFTER.match(text[end : end + 12])
+        )
+
+    def _known_in_arabic(self, toks: list[_Tok], c: _Cand) -> bool:
+        """Whether the Arabic word is written as one of the watch's own Arabic forms (an alias)."""
+        word = toks[c.first][2]
+        readings = {toks[c.first][4], *script_variants(word)}
+        return any(
+            f.trans[-1] in readings
+            for f in self._forms_of.get(c.form.watch.id, ())
+            if not f.folded[-1].isascii()
         )
 
     def _preceded_by(self, toks: list[_Tok], j: int, lead: str) -> bool:
@@ -841,6 +862,17 @@ class VariantMatcher:
                     continue  # "Gaddafi" in a story about Muammar is not Saif al-Islam
                 if not ours and self._shared_surname(wid):
                     continue  # two watched Gaddafis and neither named in full: a bare "Gaddafi" is neither
+                if (
+                    not ours
+                    and _ARABIC.search(toks[c.first][2])
+                    and len(_consonants(self._surname[wid])) < 4
+                    and not self._known_in_arabic(toks, c)
+                ):
+                    # Without capitals an Arabic word is as likely a noun as a name, and three consonants
+                    # meet some watched surname in a large watchlist (التحقيق, الطريق, القرار). Such a bare
+                    # surname counts when the article names the person in full or writes a watched form;
+                    # a longer one (حفتر) stands alone.
+                    continue
             accepted.append(c)
         # Longest, then best, claim on each stretch of text wins; a watch may be named by several forms.
         accepted.sort(key=lambda c: (c.first, -(c.last - c.first), -c.score))

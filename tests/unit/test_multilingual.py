@@ -7,23 +7,25 @@ from pathlib import Path
 import pytest
 
 from streams.evaluation import evaluate, load_corpus
+from streams.stages.gazetteer import resolve
 from streams.stages.match import VariantMatcher
 from streams.stages.watchlist import load_watchlist
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "multilingual"
 WATCHES = load_watchlist(CORPUS / "watchlist.yaml")
-MATCHER = VariantMatcher(WATCHES)
+# As a worker builds it: with the places' GeoNames names (مصراته is one of Misrata's).
+MATCHER = VariantMatcher(WATCHES, resolve(WATCHES))
 
 #: What the tuning set scores today (matcher alone), a little rounded down: a change that loses ground
 #: fails here. The target is 0.95 everywhere (issue 12); the languages below it are still open work.
 FLOORS = {
     "ar": (0.95, 0.95),
-    "de": (0.9, 0.7),
+    "de": (0.9, 0.85),
     "es": (0.95, 0.95),
     "fr": (0.9, 0.95),
     "it": (0.95, 0.9),
     "ru": (0.95, 0.95),
-    "tr": (0.9, 0.85),
+    "tr": (0.9, 0.9),
     "uk": (0.95, 0.9),
 }
 
@@ -77,6 +79,13 @@ def test_one_watch_written_once_found_in_any_script(text: str, expected: list[tu
 )
 def test_look_alikes_raise_nothing(text: str) -> None:
     assert [w for w, _ in found(text) if w in {"sirte", "jufra", "khalifa-haftar", "houthis"}] == []
+
+
+def test_a_place_met_by_transliteration_alone_needs_a_sign_it_is_a_place() -> None:
+    bare = VariantMatcher(WATCHES)  # no GeoNames forms: مصراته is known only by its consonants
+    assert [m.watch for m in bare.match("زار الوفد مصراته")] == []  # "visited", or another word
+    assert [m.watch for m in bare.match("وصل الوفد إلى مصراته")] == ["misrata"]  # "to Misrata"
+    assert [m.watch for m in bare.match("عاد الوفد من مصراته وسرت")] == ["misrata", "sirte"]
 
 
 @pytest.mark.parametrize("lang", sorted(FLOORS))
