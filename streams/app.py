@@ -257,9 +257,8 @@ class Runtime:
                     self._agent_died(stage, exc)
                     raise
                 # Handled, or dead-lettered: only now may the commit move past this record.
-                guard = getattr(self.app, "offset_guard", None)
-                if guard is not None and event is not None:
-                    guard.handled(event.message)
+                if event is not None:
+                    self._handled(event.message)
                 # Yielding the outcome lets Faust's test context wait until a record is fully handled.
                 yield outcome
 
@@ -277,6 +276,10 @@ class Runtime:
         except Exception as err:
             self._agent_died(stage, err)
             return
+        self._handled(message)
+
+    def _handled(self, message: Message) -> None:
+        """Tell the offset guard an agent is done with this record (none under Faust's test context)."""
         guard = getattr(self.app, "offset_guard", None)
         if guard is not None:
             guard.handled(message)

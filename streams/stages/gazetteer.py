@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from streams.stages.match import fold, translit
+from streams.stages.match import consonants, fold, translit
 from streams.stages.watchlist import Watch
 
 #: Scripts whose names the matcher can read as written; a place's names in others are left out.
@@ -123,18 +123,14 @@ def usable_names(names: Iterable[str], own: Sequence[str], country: str = "") ->
     watch's own name (the consonants of a word the same), not an older or foreign name. Latin spellings
     are left to the matcher's own rules: GeoNames lists dozens (Darna, Derne, Kidali ...), and as exact
     forms they turned English words into places."""
-    consonants = {_consonants(translit(w)) for n in own for w in n.split()}
+    own_consonants = {consonants(translit(w)) for n in own for w in n.split()}
     native = _NATIVE_SCRIPT.get(country)
     kept: list[str] = []
     for n in names:
         n = " ".join(n.split())
         if len(_LETTER.findall(n)) < 3 or _LATIN_LETTER.search(n) or not _READ_SCRIPTS.search(n):
             continue
-        spelt = bool({_consonants(translit(w)) for w in n.split()} & consonants)
+        spelt = bool({consonants(translit(w)) for w in n.split()} & own_consonants)
         if spelt or (native is not None and native.search(n)):
             kept.append(n)
     return tuple(dict.fromkeys(kept))
-
-
-def _consonants(t: str) -> str:
-    return "".join(c for c in t if c not in "aeiou")

@@ -333,7 +333,7 @@ def token_keys(raw: str, t: str) -> frozenset[str]:
         keys |= _keys(v)
     if not raw.isascii() and _ARABIC.search(raw):
         # A name that begins with a vowel in Latin may begin with ayn, which is not written (Aden, عدن).
-        keys |= {"a" + _consonants(v) for v in (t, *readings) if v and v[0] not in _VOWELS}
+        keys |= {"a" + consonants(v) for v in (t, *readings) if v and v[0] not in _VOWELS}
     return keys
 
 
@@ -396,10 +396,10 @@ def _token_score(raw: str, tok_folded: str, tok_trans: str, folded: str, trans: 
 def _arabic_score(tok_trans: str, trans: str, folded: str, alone: bool) -> float:
     """Arabic writes no short vowels: a name meets its Arabic spelling on the consonant skeleton, with the
     long vowels written in Arabic (alef, waw, ya) only where the Latin name has a vowel."""
-    consonants = _consonants(trans)
+    name = consonants(trans)
     # Latin spelling's final h after a vowel was folded away (Saleh, Hodeidah); Arabic may write it (صالح).
-    written = {consonants, consonants + "h"} if folded.endswith("h") else {consonants}
-    if _consonants(tok_trans) not in written or (alone and len(consonants) < 3):
+    written = {name, name + "h"} if folded.endswith("h") else {name}
+    if consonants(tok_trans) not in written or (alone and len(name) < 3):
         return 0.0
     # A name ending in -a is written with a final ta marbuta or alef (الجفرة, not the Jordanian الجفر),
     # one ending in -i with a final ya (بنغازي); a final -e is Italian spelling of a consonant (Sirte, سرت).
@@ -410,7 +410,8 @@ def _arabic_score(tok_trans: str, trans: str, folded: str, alone: bool) -> float
     return 0.9 if _vowels_fit(tok_trans, trans) or _vowels_fit(tok_trans, full) else 0.0
 
 
-def _consonants(t: str) -> str:
+def consonants(t: str) -> str:
+    """The letters of a transliterated token that are not vowels."""
     return "".join(c for c in t if c not in _VOWELS)
 
 
@@ -563,9 +564,7 @@ class VariantMatcher:
                         (
                             fold(w)
                             for w in _TOKEN.findall(text)[:1]
-                            if fold(w) in _NAME_PARTICLES
-                            and fold(raw[0]) != fold(w)
-                            and not fold(raw[0]).startswith(fold(w))
+                            if fold(w) in _NAME_PARTICLES and not fold(raw[0]).startswith(fold(w))
                         ),
                         None,
                     ),
@@ -729,7 +728,7 @@ class VariantMatcher:
         prev = fold(toks[c.first - 1][2]) if c.first > 0 else ""
         if _arabic_cue(prev, _ARABIC_NOT_THE_PLACE):
             return False
-        if c.first != c.last or (c.how != "variant" and len(_consonants(c.form.trans[0])) > 3):
+        if c.first != c.last or (c.how != "variant" and len(consonants(c.form.trans[0])) > 3):
             return True
         word = fold(raw)
         if word[:1] in ("\u0628", "\u0644") or word[:2] in ("\u0648\u0628", "\u0641\u0628", "\u0648\u0644"):
@@ -865,7 +864,7 @@ class VariantMatcher:
                 if (
                     not ours
                     and _ARABIC.search(toks[c.first][2])
-                    and len(_consonants(self._surname[wid])) < 4
+                    and len(consonants(self._surname[wid])) < 4
                     and not self._known_in_arabic(toks, c)
                 ):
                     # Without capitals an Arabic word is as likely a noun as a name, and three consonants
@@ -921,19 +920,19 @@ def _other_script_note(word: str, targets: Sequence[str]) -> str | None:
         habit = next((r for r in script_variants(word) if r in targets and t not in targets), None)
         return f"{word!r} read as another language spells it: {habit!r}" if habit else None
     readings = [
-        r for r in (t, *script_variants(word)) if r in targets or _consonants(r) in map(_consonants, targets)
+        r for r in (t, *script_variants(word)) if r in targets or consonants(r) in map(consonants, targets)
     ]
     if not readings:
         return None
     r = readings[0]
     target = next((x for x in targets if x == r), None) or next(
-        x for x in targets if _consonants(x) == _consonants(r)
+        x for x in targets if consonants(x) == consonants(r)
     )
     how = f"{word!r} is {_script(word)} script, transliterated {t!r}"
     if r != t:
         how += f", read without its prefix as {r!r}" if _ARABIC.search(word) else f", read as {r!r}"
     if _ARABIC.search(word):
-        how += f"; its consonants {_consonants(r)!r} are {target!r}'s, its written vowels in place"
+        how += f"; its consonants {consonants(r)!r} are {target!r}'s, its written vowels in place"
     return how
 
 
