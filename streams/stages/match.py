@@ -70,8 +70,9 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# Between two words of one name only spaces, hyphens and apostrophes may stand ("al-Jufra").
-_JOINER = re.compile(r"[\s\-\u2010\u2011\u2012\u2013'\u2019\u02bf\u02be`]+")
+# Between two words of one name only spaces, hyphens and apostrophes may stand ("al-Jufra"), and the
+# quotation marks that set an organisation's name off its kind (ЧВК «Вагнер», groupe « Wagner »).
+_JOINER = re.compile(r"[\s\-\u2010\u2011\u2012\u2013'\u2019\u02bf\u02be`\u00ab\u00bb\u201c\u201d\u201e\"]+")
 # Name parts in another order may also be split by a comma ("Gaddafi, Seif al-Islam"), never by a full stop.
 _LOOSE_JOINER = re.compile(r"[\s\-\u2010\u2011\u2012\u2013'\u2019\u02bf\u02be`,]+")
 # Words that make an actor's name an organisation's, whose last word is no surname ("Wagner Group").
@@ -244,14 +245,20 @@ def script_variants(token: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(v for v in out if v and v != own))
     folded = fold(token)
     if _ARABIC.search(folded):
-        for conj in _CONJUNCTIONS:
-            for prep in _PREPOSITIONS:
-                for art in _ARTICLES:
-                    prefix = conj + prep + (art[1:] if prep == "\u0644" and art else art)
-                    if prefix and folded.startswith(prefix) and len(folded) - len(prefix) >= 3:
-                        out.append(translit(folded[len(prefix) :]))
-                        if prefix.endswith("\u0644\u0644"):  # لل is ل with the article: الجيش of للجيش
-                            out.append(translit("\u0627\u0644" + folded[len(prefix) :]))
+        words = [folded]
+        if folded.endswith("\u0649"):
+            # Egyptian spelling writes a final ya without its dots (بنغازى): the -i of Benghazi.
+            words.append(folded[:-1] + "\u064a")
+            out.append(translit(words[-1]))
+        for word in words:
+            for conj in _CONJUNCTIONS:
+                for prep in _PREPOSITIONS:
+                    for art in _ARTICLES:
+                        prefix = conj + prep + (art[1:] if prep == "\u0644" and art else art)
+                        if prefix and word.startswith(prefix) and len(word) - len(prefix) >= 3:
+                            out.append(translit(word[len(prefix) :]))
+                            if prefix.endswith("\u0644\u0644"):  # لل is ل with the article: الجيش of للجيش
+                                out.append(translit("\u0627\u0644" + word[len(prefix) :]))
     elif _CYRILLIC.search(folded) and "\u0433" in folded:
         out.append(translit(folded.replace("\u0433", "\u0445")))
     return tuple(dict.fromkeys(v for v in out if v))
@@ -264,13 +271,23 @@ _ARABIC_PLACE_CUES = _words(
     """في الى من نحو حول قرب عند داخل وسط بين مدينة منطقة محيط محور تخوم اطراف ضواحي خط قاعدة بلدية
     مطار ميناء جنوب شمال شرق غرب جنوبي شمالي شرقي غربي سكان اهالي"""
 )
-# Words that make a place name another thing's: a gulf named after a town is not the town.
-_ARABIC_NOT_THE_PLACE = frozenset({"خليج", "الخليج"})
-_GULF_BEFORE = re.compile(
-    r"\b(?:gulf|golfe|golfo|golf|zaliv)\s+(?:(?:of|de|di|del|della|du|von|der)\s+)?(?:(?:the|la)\s+)?$",
+# Words that make a place name another thing's: a gulf, an oil basin, a street, square or station named
+# after a town is not the town (Gulf of Sirte, bassin de Syrte, Große Syrte, piazza Bengasi, Sirte Körfezi,
+# Sirte-Becken, Benghazi Street).
+_ARABIC_NOT_THE_PLACE = _words("خليج الخليج حوض شارع ميدان محطة")
+_LIST_GAP = re.compile(r"[ \t\u00a0,\u060c\-\u2013]*")
+_NOT_THE_PLACE_BEFORE = re.compile(
+    r"\b(?:gulf|golfe|golfo|golf|zaliv|залив[аеу]?|basin|bassin|bacino|cuenca|бассейн[аеу]?|great|grand|grande"
+    r"|gran|gro(?:\u00df|ss)en?|больш(?:ой|ого|ом)|piazza|piazzale|viale|corso|rue|boulevard|calle|avenida"
+    r"|plaza|fermata|stazione|улиц[аеуы]|вулиц[яіюе]|проспект[аеу]?|площад[ьи])"
+    r"\s+(?:(?:of|de|di|del|della|du|von|der)\s+)?(?:(?:the|la)\s+)?$",
     re.IGNORECASE,
 )
-_GULF_AFTER = re.compile(r"^[-\s]*(?:k\u00f6rfezi|korfezi|golf|zaliv)\b", re.IGNORECASE)
+# English words after the name count capitalised only ("Benghazi Street", not "Benghazi street protests").
+_NOT_THE_PLACE_AFTER = re.compile(
+    r"^[-\s]*(?:(?i:k\u00f6rfezi|korfezi|golf|zaliv|becken|havzas\u0131|havzasi|caddesi|soka\u011f\u0131|sokak"
+    r"|meydan\u0131|stra\u00dfe|strasse|platz)|Basin|Street|Square|Avenue)\b"
+)
 
 
 # Common Arabic given names (folded: no hamza seats), the ones that stand before a watched family name
@@ -429,6 +446,9 @@ def _vowels_fit(short: str, full: str) -> bool:
 def _latin_score(raw: str, tok_trans: str, trans: str, alone: bool) -> float:
     if tok_trans == trans:
         return 0.97
+    if not alone and tok_trans[:-1] == trans and trans[-1] in _VOWELS and tok_trans[-1] in "nrsm":
+        # An inflected adjective inside a longer name: der Libyschen Nationalarmee, of Libysche.
+        return 0.92
     if alone and len(trans) <= SHORT_NAME:
         return 0.0
     if raw.isupper() and len(raw) <= 6:
@@ -442,8 +462,38 @@ def _latin_score(raw: str, tok_trans: str, trans: str, alone: bool) -> float:
         return 0.0  # a longer word built on the name ("Dernawi", "Sirtean"), not the name
     if skeleton(tok_trans) != skeleton(trans):
         return 0.0
+    if trans[-1] == "a" and tok_trans[-1] not in _VOWELS:
+        # Other languages keep a name's final -a (Tarhuna, Тархуна; only a case ending replaces it, as
+        # above): a word that lacks it is another word (Тархун, tarragon).
+        return 0.0
     score = similarity(tok_trans, trans)
     return score if score >= VARIANT_WITH_LABEL else 0.0
+
+
+# An indefinite article right before an organisation's long name makes it a description of some body of
+# that kind ("un Gobierno de Acuerdo Nacional", "eine Regierung der Nationalen Einheit"). English and
+# Turkish put theirs before a whole noun phrase ("a Libyan National Army unit", "bir UMH yetkilisi"), so
+# theirs count only before a name in lower case ("a government of national accord").
+_INDEFINITE = re.compile(
+    r"(?:^|[^\w'\u2019])(?:une?|un[ao]|ein(?:e|er|en|em|es)?|um|uma|een)\s+$", re.IGNORECASE
+)
+_INDEFINITE_BEFORE_LOWER = re.compile(r"(?:^|[^\w'\u2019])(?:an?|bir)\s+$", re.IGNORECASE)
+# An acronym in brackets after its long form, or a long form in brackets after its acronym.
+_SPELLED_OUT = re.compile(
+    r"\(\s*(?P<inner>[^\W\d_][^\W\d_]{1,6})\s*\)|(?P<outer>\b[^\W\d_]{2,7})\s*\((?P<long>[^()\n]{4,100})\)"
+)
+
+
+def _initials_fit(words: Sequence[_Tok], acronym: str) -> bool:
+    """Whether the words' initials spell the folded acronym; short lower-case words ("of", "sans" when
+    its s is not wanted) may be passed over."""
+    k = 0
+    for w in words:
+        if k < len(acronym) and w[3][:1] == acronym[k]:
+            k += 1
+        elif not (w[2][:1].islower() and len(w[3]) <= 4):
+            return False
+    return k == len(acronym) and len(words) >= 2
 
 
 def _is_acronym(text: str) -> bool:
@@ -512,8 +562,11 @@ _Tok = tuple[int, int, str, str, str]
 
 
 _WORD_OR_GAP = re.compile(r"[^\W_]+")
-# A French elided article or preposition glued to a capitalised name by an apostrophe: d'Haftar, l'ANL.
-_ELISION = re.compile(r"^(?:[dlDL]|[qQ]u|[jJ]|[nN]|[sS])['\u2019](?=[^\W\d_])(?=\w*[A-Z\u00c0-\u00de])")
+# A French or Italian elided article or preposition glued to a name by an apostrophe: d'Haftar, l'ANL,
+# dell'Esercito, l'esercito.
+_ELISION = re.compile(
+    r"^(?:[dlDLjJnNsScC]|[qQ]u|[dDnNsS]ell|[aA]ll|[dD]all|[sS]ull|[uU]n)['\u2019](?=[^\W\d_])"
+)
 
 
 def _gap_fits(gap: str, joiner: re.Pattern[str]) -> bool:
@@ -544,6 +597,11 @@ class VariantMatcher:
         self._surname: dict[str, str] = {}
         self._surname_count: dict[str, int] = defaultdict(int)
         self._forms_of: dict[str, list[_Form]] = defaultdict(list)
+        # Organisations' names of three words or more, by first word: found even when written in lower
+        # case, as Italian and French reporting writes them ("l'esercito nazionale libico").
+        self._phrases: dict[str, list[_Form]] = defaultdict(list)
+        # Watched organisations: actors whose name is no person's.
+        self._orgs = {w.id for w in watches if w.kind == "actor" and not _is_person(w)}
         for watch in watches:
             if _is_person(watch):
                 words = _content(_TOKEN.findall(watch.name))
@@ -575,6 +633,8 @@ class VariantMatcher:
                 if form.acronym:
                     self._acronyms[raw[0]].append(form)
                     continue
+                if len(raw) >= 3 and watch.kind == "actor" and watch.id not in self._surname:
+                    self._phrases[form.folded[0]].append(form)
                 for pos, t in enumerate(form.trans):
                     self._index[skeleton(t)].append((form, pos))
 
@@ -688,12 +748,13 @@ class VariantMatcher:
         self._by_key: dict[str, list[int]] | None = None
         labels = self._labels(text, entities)
         cands: list[_Cand] = []
-        for j, tok in enumerate(toks):
-            for form in self._acronyms.get(tok[2], ()):
-                cands.append(_Cand(form, j, j, 0.95, "alias", False))
         for i, tok in enumerate(toks):
             if not may_be_name(tok[2]):
-                continue  # names are written capitalised; "sort" is never Sirte
+                # Names are written capitalised ("sort" is never Sirte), bar organisations' long names.
+                for form in self._phrases.get(tok[3], ()):
+                    if self._phrase_at(toks, i, form):
+                        cands.append(_Cand(form, i, i + len(form.raw) - 1, 1.0, form.how, False))
+                continue
             # Without a spaCy entity here a borderline spelling cannot be accepted, so need not be tried.
             floor = VARIANT_WITH_LABEL if tok[0] in labels else VARIANT_SURE
             for key in token_keys(tok[2], tok[4]):
@@ -715,7 +776,80 @@ class VariantMatcher:
                         score = self._token_score(tok, form.folded[pos], form.trans[pos])
                         if score > 0:
                             cands.append(_Cand(form, i, i, score * 0.85, "surname", True))
+        cands += self._acronym_cands(toks, cands)
         return self._decide(text, toks, cands, labels)
+
+    def _described(self, text: str, toks: list[_Tok], c: _Cand) -> bool:
+        """Whether an organisation's long name stands as a description after an indefinite article."""
+        if c.form.watch.id not in self._orgs or c.form.acronym or len(c.form.raw) < 2:
+            return False
+        before = text[: toks[c.first][0]][-8:]
+        lower = not may_be_name(toks[c.first][2])
+        return bool(_INDEFINITE.search(before) or (lower and _INDEFINITE_BEFORE_LOWER.search(before)))
+
+    def _phrase_at(self, toks: list[_Tok], i: int, form: _Form) -> bool:
+        """Whether the organisation's long name stands at token i, every word as written bar case."""
+        n = len(form.folded)
+        return (
+            i + n <= len(toks)
+            and all(toks[i + k][3] == form.folded[k] for k in range(n))
+            and all(self._joined(toks, i + k, _JOINER) for k in range(n - 1))
+        )
+
+    def _acronym_cands(self, toks: list[_Tok], names: list[_Cand]) -> list[_Cand]:
+        """Watched acronyms as written, unless the article spells them out as another's name ("Reporters
+        sans frontières (RSF)" is no RSF militia); and any acronym the article defines by a watched name
+        ("Esercito nazionale libico (Lna)")."""
+        defined = self._definitions(toks, names)
+        out: list[_Cand] = []
+        for j, tok in enumerate(toks):
+            for form in self._acronyms.get(tok[2], ()):
+                if defined.get(tok[3], (form.watch.id,))[0] == form.watch.id:
+                    out.append(_Cand(form, j, j, 0.95, "alias", False))
+        for acronym, (owner, written) in defined.items():
+            if owner is None or any(f.watch.id == owner for f in self._acronyms.get(written, ())):
+                continue
+            watch = self._forms_of[owner][0].watch
+            form = _Form(watch, (written,), (acronym,), (translit(written),), "defined", True)
+            out += [_Cand(form, j, j, 0.95, "defined", False) for j, t in enumerate(toks) if t[2] == written]
+        return out
+
+    def _definitions(self, toks: list[_Tok], names: list[_Cand]) -> dict[str, tuple[str | None, str]]:
+        """Acronyms the text spells out, "Long Name (LN)" or "LN (Long Name)", by folded acronym: the
+        watch whose name the long form is (None for a name not watched) and the acronym as written."""
+        out: dict[str, tuple[str | None, str]] = {}
+        starts = {t[0]: k for k, t in enumerate(toks)}
+        for m in _SPELLED_OUT.finditer(self._text):
+            if m.group("inner"):
+                k = starts.get(m.start("inner"))
+                if k is None or k == 0 or not self._text[toks[k - 1][1] : m.start()].isspace():
+                    continue
+                span = next(
+                    (
+                        (s, k - 1)
+                        for s in range(k - 1, max(-1, k - 11), -1)
+                        if (s == k - 1 or self._joined(toks, s, _JOINER))
+                        and _initials_fit(toks[s:k], toks[k][3])
+                    ),
+                    None,
+                )
+            else:
+                k = starts.get(m.start("outer"))
+                inside = [j for j, t in enumerate(toks) if m.start("long") <= t[0] and t[1] <= m.end("long")]
+                fits = k is not None and inside and _initials_fit([toks[j] for j in inside], toks[k][3])
+                span = (inside[0], inside[-1]) if fits else None
+            if k is None or span is None:
+                continue
+            owner = next(
+                (
+                    c.form.watch.id
+                    for c in names
+                    if c.last == span[1] and c.first >= span[0] and c.score >= VARIANT_SURE
+                ),
+                None,
+            )
+            out.setdefault(toks[k][3], (owner, toks[k][2]))
+        return out
 
     def _arabic_place_fits(self, toks: list[_Tok], c: _Cand, places: set[tuple[int, int, str]]) -> bool:
         """An Arabic place name is no gulf's; one met by transliteration alone (not written as a watched
@@ -736,13 +870,25 @@ class VariantMatcher:
         if _arabic_cue(prev, _ARABIC_PLACE_CUES):
             return True
         wid = c.form.watch.id
-        return any(w != wid and (a == c.last + 1 or b == c.first - 1) for a, b, w in places)
+        return any(
+            w != wid
+            and (
+                (a == c.last + 1 and self._listed(toks, c.last))
+                or (b == c.first - 1 and self._listed(toks, b))
+            )
+            for a, b, w in places
+        )
+
+    def _listed(self, toks: list[_Tok], j: int) -> bool:
+        """Whether content tokens j and j + 1 stand in one list (سرت والجفرة, "Sirte, Jufra"), not across a
+        line or a sentence: a headline that ends in a place does not vouch for the next line's first word."""
+        return bool(_LIST_GAP.fullmatch(self._text[toks[j][1] : toks[j + 1][0]]))
 
     @staticmethod
-    def _a_gulf(text: str, start: int, end: int) -> bool:
-        """Whether the place name names a gulf (Gulf of Sirte, golfe de Syrte, Sirte Körfezi)."""
-        return bool(_GULF_BEFORE.search(text[max(0, start - 24) : start])) or bool(
-            _GULF_AFTER.match(text[end : end + 12])
+    def _another_thing(text: str, start: int, end: int) -> bool:
+        """Whether the place name names a gulf, basin, street or station (see _NOT_THE_PLACE_BEFORE)."""
+        return bool(_NOT_THE_PLACE_BEFORE.search(text[max(0, start - 24) : start])) or bool(
+            _NOT_THE_PLACE_AFTER.match(text[end : end + 12])
         )
 
     def _known_in_arabic(self, toks: list[_Tok], c: _Cand) -> bool:
@@ -846,11 +992,13 @@ class VariantMatcher:
                 continue  # borderline spelling: only when spaCy agrees it is the right kind of name
             if fits is False and c.how == "variant" and c.score < 0.9:
                 continue
+            if self._described(text, toks, c):
+                continue
             if c.form.watch.kind == "location" and self._inside_a_person(labels, start, toks[c.last][1]):
                 continue  # a family name taken from a place is not the place
             if c.form.watch.kind == "location" and not self._arabic_place_fits(toks, c, places):
                 continue
-            if c.form.watch.kind == "location" and self._a_gulf(text, start, toks[c.last][1]):
+            if c.form.watch.kind == "location" and self._another_thing(text, start, toks[c.last][1]):
                 continue
             if c.surname_only:
                 wid = c.form.watch.id
@@ -873,6 +1021,11 @@ class VariantMatcher:
                     # a longer one (حفتر) stands alone.
                     continue
             accepted.append(c)
+        # A long name in lower case may be a common phrase ("the government of national accord" some
+        # country needs): it counts beside a name written as names are.
+        named = [c for c in accepted if may_be_name(toks[c.first][2])]
+        if len(named) < len(accepted):
+            accepted = accepted if named else []
         # Longest, then best, claim on each stretch of text wins; a watch may be named by several forms.
         accepted.sort(key=lambda c: (c.first, -(c.last - c.first), -c.score))
         out: list[WatchMatch] = []
@@ -950,6 +1103,8 @@ def explain(match: WatchMatch, watch: Watch, label: str | None) -> str:
         reasons.append(
             f"the alias {alias!r}" + (" (an acronym: matched as written)" if _is_acronym(alias) else "")
         )
+    elif match.how == "defined":
+        reasons.append(f"an acronym the article spells out as a name of {watch.name!r}")
     elif match.how == "gazetteer":
         reasons.append(f"a name GeoNames gives the place {watch.name!r}")
     elif match.how == "surname":
