@@ -205,6 +205,8 @@ def _match(args: argparse.Namespace) -> int:
                 print(f"      because: {explain(m, by_id[m.watch], label)}")
             if not matches:
                 print("  no watch named")
+            for m, why in matcher.refused:
+                print(f"  not counted: {m.watch}  {m.text!r} at {m.start}-{m.end}: {why}")
         elif args.format == "jsonl":
             doc = {
                 "source": str(path),

@@ -27,7 +27,12 @@ class Matcher(Protocol):
     def candidate_offsets(self, text: str) -> list[int]: ...
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“A-Z0-9])|\n\s*\n")
+# A sentence ends at . ! ? before a capital (Latin, Greek or Cyrillic), a digit or a letter of a script
+# without capitals (Arabic, Hebrew), perhaps after an opening quote; a blank line ends a paragraph.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])\s+(?=[\"'\u201c\u00ab\u201e(]?[A-Z0-9\u00c0-\u00de\u0386-\u03ab\u0400-\u042f\u0590-\u06ff])"
+    r"|\n\s*\n"
+)
 _PARAGRAPH_END = re.compile(r"\n\s*\n")
 
 
@@ -80,7 +85,14 @@ _ORG_WORDS = _words(
     """group army force forces front council government party movement brigade brigades battalion
     ministry company corporation agency union committee organisation organization authority militia
     alliance coalition national nations guard command bank office court state islamic support rapid
-    ansar operation operations network police service services"""
+    ansar operation operations network police service services
+    jamaat harakat hayat jabhat liwa katiba katibat jaysh jaish tanzim hizb"""
+)
+# The kind of an organisation in its name in other languages: the rest of a two-word name ("groupe
+# Wagner", "ЧВК Вагнер") is what reporting calls it by.
+_ORG_KINDS = _words(
+    """group groupe gruppo grupo grubu gruppe pmc чвк пвк группа группы группу група групи компания
+    company"""
 )
 # Particles that belong to names but say nothing on their own: skipped when names are compared.
 PARTICLES = frozenset(
@@ -496,6 +508,16 @@ def _initials_fit(words: Sequence[_Tok], acronym: str) -> bool:
     return k == len(acronym) and len(words) >= 2
 
 
+def _respelt(tok: _Tok, form: _Form) -> bool:
+    """Whether a Latin or Cyrillic word met a one-word name only by edit distance: none of its readings,
+    with or without a case ending, is the name's transliteration (or that less its last vowel)."""
+    if _ARABIC.search(tok[2]):
+        return False  # Arabic words meet names on their skeleton, under their own rules
+    name = form.trans[0]
+    wanted = {name, name[:-1] if name[-1] in _VOWELS else name}
+    return not any(s in wanted for r in (tok[4], *script_variants(tok[2])) for s in stems(r))
+
+
 def _is_acronym(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return 2 <= len(letters) <= 6 and all(c.isupper() for c in letters) and " " not in text
@@ -530,16 +552,19 @@ def particle(word: str) -> str | None:
         return _PARTICLE_SPELLINGS[folded]
     if not folded.isascii():
         t = translit(word)
+        t = {"val": "wal"}.get(t, t)  # Cyrillic валь is wal-, "and the"
         return t if t in PARTICLES else None
     return None
 
 
+# The Arabic article in its Latin spellings.
+_ARTICLE_PARTICLES = frozenset({"al", "el", "ul", "ez", "es", "ed", "ad", "az", "ash"})
 # Particles that make a name rather than mark an article; "Abu Grein" is Abu Qurain, "Green" is not.
 _NAME_PARTICLES = frozenset({"abu", "bin", "ibn", "ben", "abd", "bint"})
 
 
 def _content(tokens: Sequence[str]) -> list[str]:
-    kept = [t for t in tokens if fold(t) not in PARTICLES]
+    kept = [t for t in tokens if particle(t) is None]
     return kept or list(tokens)
 
 
@@ -562,6 +587,10 @@ _Tok = tuple[int, int, str, str, str]
 
 
 _WORD_OR_GAP = re.compile(r"[^\W_]+")
+_TURKISH_SUFFIX = re.compile(
+    r"(?<=[^\W\d_]{3})['\u2019](?:[dt][ae](?:n|ki)?|y[ae\u0131iu\u00fc]|[\u0131iu\u00fc]n|n[\u0131iu\u00fc]n|y?l[ae]|n[ae]|nd[ae]n?"
+    r"|l[\u0131iu\u00fc]|s[\u0131iu\u00fc]|[c\u00e7][ae]|[dt][\u0131iu\u00fc]r)$"
+)
 # A French or Italian elided article or preposition glued to a name by an apostrophe: d'Haftar, l'ANL,
 # dell'Esercito, l'esercito.
 _ELISION = re.compile(
@@ -602,8 +631,21 @@ class VariantMatcher:
         self._phrases: dict[str, list[_Form]] = defaultdict(list)
         # Watched organisations: actors whose name is no person's.
         self._orgs = {w.id for w in watches if w.kind == "actor" and not _is_person(w)}
+        # Per watch: its context words' skeletons (see Watch.context).
+        self._context: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        # People whose given name is compound (Saif al-Islam): they are called by it, and a bare family
+        # name is most often another of the family's (his father's).
+        self._compound_given: set[str] = set()
         for watch in watches:
+            for entry in watch.context:
+                for word in _TOKEN.findall(entry):
+                    if len(word) >= 4 or word.isupper():
+                        t = translit(word)
+                        self._context[skeleton(t)].append((watch.id, fold(word), t))
             if _is_person(watch):
+                parts = _TOKEN.findall(watch.name)
+                if any(fold(w) in PARTICLES for w in parts[1:-2]):  # Saif al-Islam, not Fayez al-Sarraj
+                    self._compound_given.add(watch.id)
                 words = _content(_TOKEN.findall(watch.name))
                 self._surname[watch.id] = translit(words[-1])
                 self._surname_count[translit(words[-1])] += 1
@@ -635,18 +677,32 @@ class VariantMatcher:
                     continue
                 if len(raw) >= 3 and watch.kind == "actor" and watch.id not in self._surname:
                     self._phrases[form.folded[0]].append(form)
+                kinds = [k for k, w in enumerate(form.folded) if w in _ORG_KINDS]
+                if watch.kind == "actor" and len(raw) == 2 and len(kinds) == 1 and how != "gazetteer":
+                    self._add_head(watch, raw[1 - kinds[0]])
                 for pos, t in enumerate(form.trans):
                     self._index[skeleton(t)].append((form, pos))
+
+    def _add_head(self, watch: Watch, head: str) -> None:
+        """Index the word an organisation is called by without its kind (Wagner of Wagner Group)."""
+        if any(f.how == "head" and f.folded[0] == fold(head) for f in self._forms_of[watch.id]):
+            return
+        short = _Form(watch, (head,), (fold(head),), (translit(head),), "head", False)
+        self._forms_of[watch.id].append(short)
+        self._index[skeleton(short.trans[0])].append((short, 0))
 
     @staticmethod
     def _spellings(watch: Watch, gazetteer: Sequence[str] = ()) -> list[tuple[str, str, tuple[str, ...]]]:
         """(text, how, content tokens) for the name, each alias, each name GeoNames gives the place, and
         each with its particles glued on ("Deir ez-Zor" is also written "Deir Ezzor", "al-Jufra" also
-        "Aljufra")."""
+        "Aljufra"), a person's or place's name also with the words around an inner article glued into
+        one, as Turkish writes them (Seyfülislam, Deyrizor)."""
         out: list[tuple[str, str, tuple[str, ...]]] = []
         named = [
             (watch.name, "exact"),
             *((a, "alias") for a in watch.aliases),
+            # Egyptian spelling writes a foreign g as jim where others write ghayn (فاجنر, فاغنر).
+            *((a.replace("\u063a", "\u062c"), "alias") for a in watch.aliases if "\u063a" in a),
             *((g, "gazetteer") for g in gazetteer),
         ]
         for text, how in named:
@@ -662,6 +718,13 @@ class VariantMatcher:
                     glued.append(word)
             if len(glued) < len(words):
                 out.append((text, how, tuple(glued)))
+            person = _is_person(watch)
+            if not person and watch.kind != "location":
+                continue
+            for k in range(1, len(words) - (2 if person else 1)):
+                if fold(words[k]) in _ARTICLE_PARTICLES and fold(words[k - 1]) not in PARTICLES:
+                    whole = (*words[: k - 1], words[k - 1] + words[k] + words[k + 1], *words[k + 2 :])
+                    out.append((text, how, tuple(_content(whole))))
         return out
 
     # -- token comparison ----------------------------------------------------------------------------
@@ -733,8 +796,10 @@ class VariantMatcher:
                 word, start = word[elided.end() :], start + elided.end()
             info = words.get(word)
             if info is None:
-                folded = fold(word)
-                info = words[word] = (folded, translit(word), particle(word) is not None)
+                # Turkish sets a case suffix off a name with an apostrophe (Siirt'te, Sirte'de): the word
+                # is read without it, or "Siirt'te" would be read "Sirte".
+                base = _TURKISH_SUFFIX.sub("", word)
+                info = words[word] = (fold(base), translit(base), particle(word) is not None)
                 if len(words) > 500_000:
                     words.clear()  # a bound on memory for a worker that runs for months
             # Particles are skipped here and allowed for in the gaps between name parts instead.
@@ -744,12 +809,14 @@ class VariantMatcher:
 
     def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]:
         self._text = text
+        # Short forms the article did not support, with why (see _supported), for --explain.
+        self.refused: list[tuple[WatchMatch, str]] = []
         toks = self._tokens(text)
         self._by_key: dict[str, list[int]] | None = None
         labels = self._labels(text, entities)
         cands: list[_Cand] = []
         for i, tok in enumerate(toks):
-            if not may_be_name(tok[2]):
+            if tok[2][0].islower():  # may_be_name, inline: this loop runs for every word
                 # Names are written capitalised ("sort" is never Sirte), bar organisations' long names.
                 for form in self._phrases.get(tok[3], ()):
                     if self._phrase_at(toks, i, form):
@@ -768,7 +835,9 @@ class VariantMatcher:
                         first, last, score = placed
                         how = (
                             form.how
-                            if score >= 0.999 or (form.how in ("alias", "gazetteer") and score >= 0.97)
+                            if score >= 0.999
+                            or (form.how in ("alias", "gazetteer") and score >= 0.97)
+                            or form.how == "head"
                             else "variant"
                         )
                         cands.append(_Cand(form, first, last, score, how, False))
@@ -786,6 +855,114 @@ class VariantMatcher:
         before = text[: toks[c.first][0]][-8:]
         lower = not may_be_name(toks[c.first][2])
         return bool(_INDEFINITE.search(before) or (lower and _INDEFINITE_BEFORE_LOWER.search(before)))
+
+    def _short_form(self, toks: list[_Tok], c: _Cand, labels: dict[int, Entity]) -> str | None:
+        """What makes a match a short or shared form of its watch, one that needs the article's support;
+        None for a full name."""
+        if c.how == "alias" and c.form.acronym:
+            return "an acronym"
+        if c.surname_only:
+            return "a bare surname"
+        if c.how == "head":
+            return "the organisation's name without its kind"
+        if c.form.watch.kind != "location" or c.first != c.last:
+            return None
+        tok = toks[c.first]
+        # Four letters or fewer as written or as read (Сирт, سرت; Siirt'te reads "sirt").
+        if sum(ch.isalpha() for ch in re.split("['\u2019]", tok[2])[0]) < 5 or len(tok[4]) < 5:
+            return "a place name under five letters"
+        if (
+            c.how == "variant"
+            and not self._label_fits(c.form.watch, labels, tok[0])
+            and _respelt(tok, c.form)
+        ):
+            return "a respelling of a place name"
+        return None
+
+    def _supported(self, toks: list[_Tok], chosen: list[_Cand], labels: dict[int, Entity]) -> list[_Cand]:
+        """The matches the article supports: full names always; a short or shared form (an acronym, a bare
+        surname, a short or respelt place name) beside the watch's full name or another watch's, one of its
+        context words, or another watch's short form in its paragraph; an organisation's bare name (Wagner)
+        beside its full name, or another watch in its sentence with no given name before it. The refused,
+        with why, go to `self.refused` for --explain."""
+        short = {id(c): why for c in chosen if (why := self._short_form(toks, c, labels)) is not None}
+        if not short:
+            return chosen
+        named = {c.form.watch.id for c in chosen if id(c) not in short}
+        context = self._context_found(toks) if self._context else set()
+        ok = {
+            id(c)
+            for c in chosen
+            if id(c) not in short
+            or c.form.watch.id in context
+            or (c.form.watch.id in named if c.how == "head" else bool(named))
+        }
+        doubtful = [c for c in chosen if id(c) not in ok]
+        # Two short forms of different watches in one paragraph vouch for each other ("قوات حفتر ... سرت").
+        paragraphs = text_units(self._text, "paragraph") if doubtful else []
+        where = {id(c): self._unit(paragraphs, toks[c.first][0]) for c in doubtful if c.how != "head"}
+        for c in doubtful:
+            if id(c) in where and any(
+                o.form.watch.id != c.form.watch.id and where.get(id(o)) == where[id(c)] for o in doubtful
+            ):
+                ok.add(id(c))
+        sentences = text_units(self._text, "sentence") if any(c.how == "head" for c in doubtful) else []
+        for c in doubtful:
+            if c.how == "head":
+                s, e = self._unit(sentences, toks[c.first][0])
+                if not self._another_bearer_before(toks, c.first) and any(
+                    o.form.watch.id != c.form.watch.id and id(o) in ok and s <= toks[o.first][0] < e
+                    for o in chosen
+                ):
+                    ok.add(id(c))
+        for c in doubtful:
+            if id(c) not in ok:
+                why = (
+                    "no other watch in its sentence, or a given name before it"
+                    if c.how == "head"
+                    else "no other watch, full name or context word in this article"
+                )
+                self.refused.append((self._as_match(toks, c), f"{short[id(c)]}, with {why}"))
+        return [c for c in chosen if id(c) in ok]
+
+    def _as_match(self, toks: list[_Tok], c: _Cand) -> WatchMatch:
+        start, end = toks[c.first][0], toks[c.last][1]
+        # A particle hyphenated to the name belongs to its surface ("al-Jufra", "el-Sarraj").
+        lead = re.search(r"(?<![^\W_])([^\W_]+)[-\u2010\u2011]$", self._text[max(0, start - 6) : start])
+        if lead and fold(lead.group(1)) in PARTICLES:
+            start -= len(lead.group(0))
+        return WatchMatch(
+            watch=c.form.watch.id,
+            kind=c.form.watch.kind,
+            text=self._text[start:end],
+            start=start,
+            end=end,
+            how=c.how,
+            score=round(c.score, 3),
+        )
+
+    @staticmethod
+    def _unit(units: list[tuple[int, int]], offset: int) -> tuple[int, int]:
+        """The sentence or paragraph (from text_units) holding a character offset."""
+        return next(((s, e) for s, e in units if s <= offset < max(e, s + 1)), (offset, offset + 1))
+
+    def _context_found(self, toks: list[_Tok]) -> set[str]:
+        """The watches one of whose context words the text holds, in any spelling or script."""
+        found: set[str] = set()
+        for tok in toks:
+            for key in token_keys(tok[2], tok[4]):
+                for wid, folded, trans in self._context.get(key, ()):
+                    if wid not in found and _token_score(tok[2], tok[3], tok[4], folded, trans, False) > 0:
+                        found.add(wid)
+        return found
+
+    def _another_bearer_before(self, toks: list[_Tok], j: int) -> bool:
+        """Whether a capitalised word that is no title stands right before token j, as a given name
+        does ("Richard Wagner", "Ріхарда Вагнера")."""
+        if j == 0 or not self._joined(toks, j - 1, _JOINER):
+            return False
+        prev = toks[j - 1]
+        return prev[2][:1].isupper() and prev[3] not in _TITLES and prev[3] not in _ORG_KINDS
 
     def _phrase_at(self, toks: list[_Tok], i: int, form: _Form) -> bool:
         """Whether the organisation's long name stands at token i, every word as written bar case."""
@@ -818,8 +995,9 @@ class VariantMatcher:
         """Acronyms the text spells out, "Long Name (LN)" or "LN (Long Name)", by folded acronym: the
         watch whose name the long form is (None for a name not watched) and the acronym as written."""
         out: dict[str, tuple[str | None, str]] = {}
-        starts = {t[0]: k for k, t in enumerate(toks)}
+        starts: dict[int, int] = {}
         for m in _SPELLED_OUT.finditer(self._text):
+            starts = starts or {t[0]: k for k, t in enumerate(toks)}
             if m.group("inner"):
                 k = starts.get(m.start("inner"))
                 if k is None or k == 0 or not self._text[toks[k - 1][1] : m.start()].isspace():
@@ -1009,6 +1187,8 @@ class VariantMatcher:
                     continue  # "Gaddafi" in a story about Muammar is not Saif al-Islam
                 if not ours and self._shared_surname(wid):
                     continue  # two watched Gaddafis and neither named in full: a bare "Gaddafi" is neither
+                if not ours and wid in self._compound_given:
+                    continue  # a bare "Gaddafi" without Saif al-Islam named is his father
                 if (
                     not ours
                     and _ARABIC.search(toks[c.first][2])
@@ -1028,7 +1208,7 @@ class VariantMatcher:
             accepted = accepted if named else []
         # Longest, then best, claim on each stretch of text wins; a watch may be named by several forms.
         accepted.sort(key=lambda c: (c.first, -(c.last - c.first), -c.score))
-        out: list[WatchMatch] = []
+        chosen: list[_Cand] = []
         taken: dict[str, int] = {}
         claimed_end = -1
         claimed_start = -1
@@ -1038,25 +1218,10 @@ class VariantMatcher:
                 continue
             if c.first <= claimed_end and not (c.first == claimed_start and c.last == claimed_end):
                 continue
-            start, end = toks[c.first][0], toks[c.last][1]
-            # A particle hyphenated to the name belongs to its surface ("al-Jufra", "el-Sarraj").
-            lead = re.search(r"(?<![^\W_])([^\W_]+)[-\u2010\u2011]$", text[max(0, start - 6) : start])
-            if lead and fold(lead.group(1)) in PARTICLES:
-                start -= len(lead.group(0))
-            out.append(
-                WatchMatch(
-                    watch=wid,
-                    kind=c.form.watch.kind,
-                    text=text[start:end],
-                    start=start,
-                    end=end,
-                    how=c.how,
-                    score=round(c.score, 3),
-                )
-            )
             taken[wid] = c.last
             claimed_start, claimed_end = c.first, c.last
-        return out
+            chosen.append(c)
+        return [self._as_match(toks, c) for c in self._supported(toks, chosen, labels)]
 
 
 def _script(word: str) -> str:

@@ -28,6 +28,10 @@ class Watch:
     #: For a location: the ISO 3166 country its GeoNames entry must be in, or that entry's ID itself.
     country: str | None = None
     geonames: int | None = None
+    #: Words that show an article is about this watch's world (Libya, Libyan, Tripoli): a short or shared
+    #: form of the watch (an acronym, a bare surname, a short place name) counts only beside them or other
+    #: watches. The watchlist's own `context:` list is added to every watch's.
+    context: tuple[str, ...] = ()
 
 
 def _node_line(node: yaml.Node) -> int:
@@ -45,9 +49,13 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
     if not isinstance(root, yaml.MappingNode):
         raise WatchlistError(f"{source} line {_node_line(root)}: expected a mapping with a 'watches:' list")
     watches_node: yaml.Node | None = None
+    shared: tuple[str, ...] = ()
     for key, value in root.value:
         if key.value == "watches":
             watches_node = value
+        elif key.value == "context":
+            where = f"{source} line {_node_line(key)}"
+            shared = _words_list(yaml.safe_load(yaml.serialize(value)), where, "")
         else:
             raise WatchlistError(f"{source} line {_node_line(key)}: unknown key {key.value!r}")
     if not isinstance(watches_node, yaml.SequenceNode):
@@ -61,7 +69,7 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         data: Any = yaml.safe_load(yaml.serialize(entry))
         if not isinstance(data, dict):
             raise WatchlistError(f"{where}: each watch must be a mapping with id, kind and name")
-        unknown = set(data) - {"id", "kind", "name", "aliases", "country", "geonames"}
+        unknown = set(data) - {"id", "kind", "name", "aliases", "country", "geonames", "context"}
         if unknown:
             raise WatchlistError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         wid = str(data.get("id") or "")
@@ -76,10 +84,8 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         name = " ".join(str(data.get("name") or "").split())
         if not name:
             raise WatchlistError(f"{where}: empty name for {wid!r}")
-        raw_aliases = data.get("aliases") or []
-        if not isinstance(raw_aliases, list):
-            raise WatchlistError(f"{where}: aliases of {wid!r} must be a list")
-        aliases = tuple(" ".join(str(a).split()) for a in raw_aliases if str(a).strip())
+        aliases = _words_list(data.get("aliases"), where, f"aliases of {wid!r}")
+        context = _words_list(data.get("context"), where, f"context of {wid!r}")
         country = data.get("country")
         if country is not None and not (isinstance(country, str) and re.fullmatch(r"[A-Za-z]{2}", country)):
             raise WatchlistError(f"{where}: country of {wid!r} must be a two-letter code such as LY")
@@ -96,9 +102,19 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
                 aliases=aliases,
                 country=country.upper() if country else None,
                 geonames=geonames,
+                context=tuple(dict.fromkeys((*context, *shared))),
             )
         )
     return watches
+
+
+def _words_list(value: Any, where: str, what: str) -> tuple[str, ...]:
+    """A list of names or words from the file, spaces tidied; anything else is an error."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise WatchlistError(f"{where}: {what or 'context'} must be a list")
+    return tuple(" ".join(str(a).split()) for a in value if str(a).strip())
 
 
 def load_watchlist(path: Path) -> list[Watch]:

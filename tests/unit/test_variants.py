@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from streams.records import Entity
@@ -27,11 +29,14 @@ WATCHES = [
         "lna", "actor", "Libyan National Army", ("LNA", "Esercito Nazionale Libico", "Libysche Nationalarmee")
     ),
 ]
-MATCHER = VariantMatcher(WATCHES)
+# Every watch's world is Libya: a short form (a bare surname, an acronym, a short or respelt place name)
+# counts only in an article that shows it, so each text here gets a last paragraph that does.
+MATCHER = VariantMatcher([dataclasses.replace(w, context=("Libya",)) for w in WATCHES])
+SUPPORT = "\n\nLibya."
 
 
 def named(text: str, entities: list[Entity] | None = None) -> list[tuple[str, str]]:
-    return [(m.watch, m.text) for m in MATCHER.match(text, entities or [])]
+    return [(m.watch, m.text) for m in MATCHER.match(text + SUPPORT, entities or [])]
 
 
 @pytest.mark.parametrize(
@@ -127,3 +132,46 @@ def test_every_match_says_how_and_why() -> None:
         assert 0 < m.score <= 1
     assert "case ending" in explain(matches[0], by_id["khalifa-haftar"], "PERSON")
     assert "another transliteration" in explain(matches[1], by_id["jufra"], None)
+
+
+def test_short_forms_need_the_articles_support() -> None:
+    """An acronym, a bare surname or a short or respelt place name counts only beside another watch, the
+    watch's full name, one of its context words, or another watch's short form in its paragraph."""
+    bare = VariantMatcher(WATCHES)
+    for alone in ("the GNA said on Monday", "Hifter said on Monday.", "Residents of Sirt said", "in Darnah"):
+        assert bare.match(alone) == [], alone
+        assert bare.refused and "with no other watch" in bare.refused[0][1], alone
+    # Beside another watch, its full name, or a context word, the same forms count.
+    assert [m.watch for m in bare.match("the GNA said on Monday in Derna")] == ["gna", "derna"]
+    assert [m.text for m in bare.match("Khalifa Haftar spoke. Later Hifter said")] == [
+        "Khalifa Haftar",
+        "Hifter",
+    ]
+    assert [m.watch for m in MATCHER.match("the GNA said on Monday in Libya")] == ["gna"]
+    # Two short forms of different watches in one paragraph vouch for each other.
+    assert [m.watch for m in bare.match("Hifter's men neared Sirt.")] == ["khalifa-haftar", "sirte"]
+    assert [m.watch for m in bare.match("Hifter's men advanced.\n\nResidents of Sirt said")] == []
+
+
+def test_an_organisation_by_its_bare_name() -> None:
+    """ "Wagner" of "Wagner Group" counts beside another watch in its sentence and with no given name before
+    it (Richard Wagner), or beside the group's full name."""
+    watches = [
+        Watch("wagner-group", "actor", "Wagner Group", ("ЧВК «Вагнер»",)),
+        Watch("yevgeny-prigozhin", "actor", "Yevgeny Prigozhin"),
+        Watch("bakhmut", "location", "Bakhmut"),
+    ]
+    matcher = VariantMatcher(watches)
+
+    def ids(text: str) -> list[str]:
+        return list(dict.fromkeys(m.watch for m in matcher.match(text)))
+
+    assert ids("Wagner kontrolliere die Stadt, behauptete Jewgeni Prigoschin.") == [
+        "wagner-group",
+        "yevgeny-prigozhin",
+    ]
+    assert ids("Вагнер отступает из Бахмута.") == ["wagner-group", "bakhmut"]
+    assert ids("The Wagner Group recruits. Wagner pays well.") == ["wagner-group"]
+    assert ids("Richard Wagner wrote operas. The Wagner festival opened.") == []
+    assert ids("Ann Wagner visited Bakhmut.") == ["bakhmut"]
+    assert ids("«Летючий голландець» Ріхарда Вагнера у Бахмуті") == ["bakhmut"]

@@ -41,8 +41,8 @@ def test_alias_longest_wins() -> None:
 
 
 def test_acronym_is_case_sensitive() -> None:
-    assert found("The GNA said") == [("gna", "GNA", "alias")]
-    assert found("gna gna") == []
+    assert found("The GNA said in Derna") == [("gna", "GNA", "alias"), ("derna", "Derna", "exact")]
+    assert found("gna gna in Derna") == [("derna", "Derna", "exact")]
 
 
 def test_surname_alone_for_people_not_organisations() -> None:
@@ -56,7 +56,10 @@ def test_surname_alone_for_people_not_organisations() -> None:
 
 
 def test_names_split_by_punctuation_do_not_match() -> None:
-    assert found("Khalifa. Haftar") == [("khalifa-haftar", "Haftar", "surname")]
+    assert found("Khalifa. Haftar in Derna") == [
+        ("khalifa-haftar", "Haftar", "surname"),
+        ("derna", "Derna", "exact"),
+    ]
 
 
 WATCHLIST_OK = """\
