@@ -64,7 +64,10 @@ def sentences_around(text: str, offsets: Sequence[int]) -> list[tuple[int, int]]
 
 
 # Marks written on letters (accents, Arabic short vowels, Hebrew points, Cyrillic stress): inside a word.
-_MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963\u0981-\u0983\u09bc-\u09d7"
+)
 _LETTERS = rf"[^\W_](?:[^\W_]|[{_MARKS}])*"
 # A word may hold an apostrophe or ayn inside it (Ma'rib, Jama'at) but not a possessive 's (Haftar's).
 _TOKEN = re.compile(rf"{_LETTERS}(?:['\u2019\u02bf\u02be`](?!s\b){_LETTERS})*")
@@ -128,6 +131,29 @@ _TITLES = _words(
     المشير المشیر اللواء العقيد العميد الجنرال الرئيس القائد المتقاعد السيد الشيخ رئيس وزير قائد
     المستشار الفريق الدكتور"""
 )
+# The same titles in other languages, compared as transliterated and without case endings (маршала,
+# Mareşal, Марешал, στρατάρχης).
+_OTHER_TITLES = _words(
+    """marechal maresciallo mariscal mareşal marešal marschall feldmarschall feldmaresciallo generale
+    präsident presidente başkan başkanı komutan komutanı lider líder chef capo jefe comandante
+    kommandeur colonnello coronel oberst ministre ministro premier monsieur signor señor herr scheich
+    cheikh şeyh roi rey könig kral principe príncipe prinz prens
+    маршал фельдмаршал марешал генерал президент премьер министр лидер командующий командир
+    командувач глава голова полковник шейх эмир король принц председник
+    στρατάρχης στρατηγός πρόεδρος"""
+)
+
+
+@lru_cache(maxsize=1)
+def _title_readings() -> frozenset[str]:
+    return frozenset(translit(w) for w in _TITLES | _OTHER_TITLES)
+
+
+def _is_title(tok: _Tok) -> bool:
+    """Whether a word before a surname is a title (Marshal, маршала, Mareşal), not a given name."""
+    return tok[3] in _TITLES or any(s in _title_readings() for s in stems(tok[4]))
+
+
 # Ordered rewrites that fold the usual transliteration differences of Arabic and Russian names.
 _REWRITES: tuple[tuple[str, str], ...] = (
     ("dzh", "j"),
@@ -158,7 +184,7 @@ _REWRITES: tuple[tuple[str, str], ...] = (
 )
 _VOWELS = frozenset("aeiou")
 # Case endings machine translation leaves on names (Haftarom, Haftaru, Sirtu), longest first.
-_ENDINGS = ("ovoi", "ogo", "omu", "om", "em", "oi", "ei", "im", "ov", "ev", "u", "a", "i", "o")
+_ENDINGS = ("ovoi", "ogo", "omu", "om", "em", "oi", "ei", "im", "ov", "ev", "ju", "ji", "u", "a", "i", "o")
 # Names this short or shorter match only as written: one edit from "Brak" is "Brad", "Bran", "Break".
 SHORT_NAME = 4
 # How alike two tokens must be (1 - edit distance / length, on folded forms) to count as a variant.
@@ -173,22 +199,49 @@ LOCATION_LABELS = frozenset({"GPE", "LOC", "FAC", "ORG"})
 def fold(token: str) -> str:
     """Case- and accent-insensitive form of one token."""
     decomposed = unicodedata.normalize("NFKD", token.casefold().translate(_APOSTROPHES))
+    if "\u093c" in decomposed:
+        # A Devanagari nukta makes a letter of a borrowed sound (ज़ z, फ़ f): it is no accent to drop.
+        decomposed = _NUKTA.sub(lambda m: _NUKTA_SOUNDS[m.group(1)], decomposed)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_NUKTA_SOUNDS = {"\u091c": "z", "\u092b": "f", "\u0916": "kh", "\u0917": "gh", "\u0915": "q", "\u0921": "r"}
+_NUKTA = re.compile(f"([{''.join(_NUKTA_SOUNDS)}])\u093c")
+
+
 _ARABIC = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+_HEBREW = re.compile(r"[\u05d0-\u05ea]")
+# Scripts that write consonants and long vowels only (Arabic, Persian, Hebrew): names meet them on their
+# consonant skeleton.
+_ABJAD = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff\u05d0-\u05ea]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_GREEK = re.compile(r"[\u0370-\u03ff]")
 # Arabic letters whose Latin spelling anyascii would lose or misplace: alef is the "a" of Idlib, ta marbuta
 # and alef maqsura end a name in "a" (Misrata, Mustafa); ayn, which Latin spelling leaves out or writes as
 # any vowel (Aguila, Issa), and tatweel are nothing.
 _ARABIC_PREP = str.maketrans({"\u0627": "a", "\u0639": None, "\u0629": "a", "\u0649": "a", "\u0640": None})
 # Turkish and Romanian s with cedilla or comma is sh (Başağa).
 _SH = str.maketrans({"\u015f": "sh", "\u015e": "Sh", "\u0219": "sh", "\u0218": "Sh"})
-# Greek chi is the "kh" (h) of Arabic and Russian names (Χαφτάρ), not the "ch" of "church".
+# Greek chi is the "kh" (h) of Arabic and Russian names (Χαφτάρ), not the "ch" of "church"; Greek writes a
+# foreign b, d, g and ng with two letters (Μπενγκάζι) and ng as gamma gamma (Βεγγάζη).
 _GREEK_PREP = str.maketrans({"\u03c7": "h"})
+_GREEK_PAIRS = (
+    (re.compile("^\u03bc\u03c0"), "b"),
+    (re.compile("\u03bc\u03c0"), "mb"),
+    (re.compile("^\u03bd\u03c4"), "d"),
+    (re.compile("\u03bd\u03c4"), "nd"),
+    (re.compile("^\u03b3\u03ba"), "g"),
+    (re.compile("\u03b3[\u03b3\u03ba]"), "ng"),
+)
+# Hebrew letters as foreign names use them: alef and the vowel letters vav and yod are a, u, i (written
+# where Latin has a long vowel, as in Arabic), a final he is -a, ayin is nothing, bet b, pe f.
+_HEBREW_PREP = str.maketrans(
+    {"\u05d0": "a", "\u05d5": "u", "\u05d9": "i", "\u05e2": None, "\u05d1": "b", "\u05e4": "f", "\u05e3": "f"}
+)
 # Proclitics an Arabic word may carry, outermost first: "and"/"so", then "with/in", "for/to", "like",
 # then the article (ال; after ل it loses its alef: لل).
 _CONJUNCTIONS = ("", "\u0648", "\u0641")
+_HEBREW_PROCLITICS = frozenset("\u05d5\u05d4\u05d1\u05dc\u05de\u05e9\u05db")
 _PREPOSITIONS = ("", "\u0628", "\u0644", "\u0643")
 _ARTICLES = ("", "\u0627\u0644")
 
@@ -202,7 +255,13 @@ def romanise(folded: str) -> str:
         folded = folded.translate(_ARABIC_PREP)
         if len(folded) > 3 and folded.endswith("\u0647"):
             folded = folded[:-1] + "a"  # final ha written for ta marbuta (مصراته)
-    else:
+    elif _HEBREW.search(folded):
+        if len(folded) > 3 and folded.endswith("\u05d4"):
+            folded = folded[:-1] + "a"  # חליפה, Khalifa
+        folded = folded.translate(_HEBREW_PREP)
+    elif _GREEK.search(folded):
+        for pattern, latin in _GREEK_PAIRS:
+            folded = pattern.sub(latin, folded)
         folded = folded.translate(_GREEK_PREP)
     return fold(anyascii(folded))
 
@@ -239,9 +298,19 @@ def script_variants(token: str) -> tuple[str, ...]:
     """Other transliterated readings of a token: an Arabic word without its proclitics (وبسرت: بسرت,
     سرت), a Ukrainian Г read as h (Гафтар), a capitalised Latin word as another language spells it."""
     out: list[str] = []
+    if _GREEK.search(token) and "\u03b2" in token.casefold():
+        # Greek beta is v in Greek, but often a foreign name's b (Βεγγάζη, Benghazi).
+        out.append(translit(token.casefold().replace("\u03b2", "\u03bc\u03c0")))
+    if _HEBREW.search(token):
+        folded = fold(token)
+        # Hebrew proclitics: and, the, in, to, from, that, like, up to three of them (ובבנגזי, בסירת).
+        for k in (1, 2, 3):
+            if len(folded) - k >= 3 and all(c in _HEBREW_PROCLITICS for c in folded[:k]):
+                out.append(translit(folded[k:]))
+        return tuple(dict.fromkeys(v for v in out if v))
     if not _ARABIC.search(token) and not _CYRILLIC.search(token):
         if not token[:1].isupper():
-            return ()
+            return tuple(out)
         lower = token.casefold()
         bases = [lower, *{e.sub("", lower) for e in _LATIN_ENDINGS} - {lower}]
         for base in bases:
@@ -281,13 +350,14 @@ def script_variants(token: str) -> tuple[str, ...]:
 # preposition of its own and no other place beside it, may be a common word (سرت: "I walked").
 _ARABIC_PLACE_CUES = _words(
     """في الى من نحو حول قرب عند داخل وسط بين مدينة منطقة محيط محور تخوم اطراف ضواحي خط قاعدة بلدية
-    مطار ميناء جنوب شمال شرق غرب جنوبي شمالي شرقي غربي سكان اهالي"""
+    مطار ميناء جنوب شمال شرق غرب جنوبي شمالي شرقي غربي سكان اهالي
+    در به از شهر"""
 )
 # Words that make a place name another thing's: a gulf, an oil basin, a street, square or station named
 # after a town is not the town (Gulf of Sirte, bassin de Syrte, Große Syrte, piazza Bengasi, Sirte Körfezi,
 # Sirte-Becken, Benghazi Street).
 _ARABIC_NOT_THE_PLACE = _words("خليج الخليج حوض شارع ميدان محطة")
-_LIST_GAP = re.compile(r"[ \t\u00a0,\u060c\-\u2013]*")
+_LIST_GAP = re.compile(r"[ \t\u00a0,\u060c\-\u2013]*(?:\u0648[ \t\u00a0]+)?")
 _NOT_THE_PLACE_BEFORE = re.compile(
     r"\b(?:gulf|golfe|golfo|golf|zaliv|залив[аеу]?|basin|bassin|bacino|cuenca|бассейн[аеу]?|great|grand|grande"
     r"|gran|gro(?:\u00df|ss)en?|больш(?:ой|ого|ом)|piazza|piazzale|viale|corso|rue|boulevard|calle|avenida"
@@ -360,7 +430,7 @@ def token_keys(raw: str, t: str) -> frozenset[str]:
     readings = script_variants(raw)
     for v in readings:
         keys |= _keys(v)
-    if not raw.isascii() and _ARABIC.search(raw):
+    if not raw.isascii() and _ABJAD.search(raw):
         # A name that begins with a vowel in Latin may begin with ayn, which is not written (Aden, عدن).
         keys |= {"a" + consonants(v) for v in (t, *readings) if v and v[0] not in _VOWELS}
     return keys
@@ -413,7 +483,7 @@ def _token_score(raw: str, tok_folded: str, tok_trans: str, folded: str, trans: 
     if not folded.isascii() and tok_folded.isascii():
         return 0.0  # a form in another script (an alias, a GeoNames name) is for text in that script
     readings = (tok_trans, *script_variants(raw))
-    if not raw.isascii() and _ARABIC.search(raw):
+    if not raw.isascii() and _ABJAD.search(raw):
         if folded.isascii():
             # An Arabic word against a Latin name: its transliteration and its readings without proclitics.
             return max(_arabic_score(t, trans, folded, alone) for t in readings)
@@ -511,8 +581,8 @@ def _initials_fit(words: Sequence[_Tok], acronym: str) -> bool:
 def _respelt(tok: _Tok, form: _Form) -> bool:
     """Whether a Latin or Cyrillic word met a one-word name only by edit distance: none of its readings,
     with or without a case ending, is the name's transliteration (or that less its last vowel)."""
-    if _ARABIC.search(tok[2]):
-        return False  # Arabic words meet names on their skeleton, under their own rules
+    if _ABJAD.search(tok[2]):
+        return False  # Arabic and Hebrew words meet names on their skeleton, under their own rules
     name = form.trans[0]
     wanted = {name, name[:-1] if name[-1] in _VOWELS else name}
     return not any(s in wanted for r in (tok[4], *script_variants(tok[2])) for s in stems(r))
@@ -629,6 +699,12 @@ class VariantMatcher:
         # Organisations' names of three words or more, by first word: found even when written in lower
         # case, as Italian and French reporting writes them ("l'esercito nazionale libico").
         self._phrases: dict[str, list[_Form]] = defaultdict(list)
+        # Places whose name ends in -a (Tarhuna, Misrata): a word that ends in a consonant is another.
+        self._ends_in_a = {
+            w.id
+            for w in watches
+            if w.kind == "location" and translit(_TOKEN.findall(w.name)[-1]).endswith("a")
+        }
         # Watched organisations: actors whose name is no person's.
         self._orgs = {w.id for w in watches if w.kind == "actor" and not _is_person(w)}
         # Per watch: its context words' skeletons (see Watch.context).
@@ -962,7 +1038,7 @@ class VariantMatcher:
         if j == 0 or not self._joined(toks, j - 1, _JOINER):
             return False
         prev = toks[j - 1]
-        return prev[2][:1].isupper() and prev[3] not in _TITLES and prev[3] not in _ORG_KINDS
+        return prev[2][:1].isupper() and not _is_title(prev) and prev[3] not in _ORG_KINDS
 
     def _phrase_at(self, toks: list[_Tok], i: int, form: _Form) -> bool:
         """Whether the organisation's long name stands at token i, every word as written bar case."""
@@ -1143,13 +1219,13 @@ class VariantMatcher:
             if self._token_score(tok, fold(surname), surname) == 0:
                 continue
             prev = toks[j - 1]
-            if not may_be_name(prev[2]) or prev[3] in _TITLES:
+            if not may_be_name(prev[2]) or _is_title(prev):
                 continue
             if not self._joined(toks, j - 1, _JOINER):
                 continue
             if any(self._token_score(prev, fold(g), g, alone=False) > 0 for g in given):
                 ours = True
-            elif prev[4] != surname and (prev[2].isascii() or not _ARABIC.search(prev[2])):
+            elif prev[4] != surname and (prev[2].isascii() or not _ABJAD.search(prev[2])):
                 theirs = True
             elif _ARABIC.search(prev[2]) and fold(prev[2]) in _ARABIC_GIVEN_NAMES:
                 # Arabic has no capitals to tell a given name from the noun before a surname ("قوات
@@ -1178,6 +1254,12 @@ class VariantMatcher:
                 continue
             if c.form.watch.kind == "location" and self._another_thing(text, start, toks[c.last][1]):
                 continue
+            if (
+                c.how in ("variant", "gazetteer")
+                and c.form.watch.id in self._ends_in_a
+                and toks[c.last][4][-1:] not in _VOWELS
+            ):
+                continue  # Tarhuna keeps its -a in any language, whatever GeoNames lists (Тархун: tarragon)
             if c.surname_only:
                 wid = c.form.watch.id
                 if wid not in bearers:
@@ -1191,7 +1273,7 @@ class VariantMatcher:
                     continue  # a bare "Gaddafi" without Saif al-Islam named is his father
                 if (
                     not ours
-                    and _ARABIC.search(toks[c.first][2])
+                    and _ABJAD.search(toks[c.first][2])
                     and len(consonants(self._surname[wid])) < 4
                     and not self._known_in_arabic(toks, c)
                 ):

@@ -60,6 +60,36 @@ def found(text: str) -> list[tuple[str, str]]:
             "Las fuerzas de Jalifa Haftar llegaron a Bengasi",
             [("khalifa-haftar", "Jalifa Haftar"), ("benghazi", "Bengasi")],
         ),
+        # Hebrew: consonants and vowel letters as in Arabic, its own proclitics (and, in).
+        (
+            "ח'ליפה חפתר בסירת ובבנגזי",
+            [("khalifa-haftar", "ח'ליפה חפתר"), ("sirte", "בסירת"), ("benghazi", "ובבנגזי")],
+        ),
+        # Persian: its own letters and prepositions (در, "in"), a lone و between places.
+        (
+            "خلیفه حفتر در سرت و بنغازی",
+            [("khalifa-haftar", "خلیفه حفتر"), ("sirte", "سرت"), ("benghazi", "بنغازی")],
+        ),
+        # Greek beta and gamma-gamma in foreign names; Devanagari vowel signs and nukta (ज़ is z).
+        ("Ο στρατάρχης Χαφτάρ στη Βεγγάζη", [("khalifa-haftar", "Χαφτάρ"), ("benghazi", "Βεγγάζη")]),
+        ("खलीफा हफ़्तार बेनगाज़ी में", [("khalifa-haftar", "खलीफा हफ़्तार"), ("benghazi", "बेनगाज़ी")]),
+        # Serbian case endings; a title in Cyrillic is no other Haftar's given name.
+        (
+            "Марешал Хафтар у Сирту и Бенгазију",
+            [("khalifa-haftar", "Хафтар"), ("sirte", "Сирту"), ("benghazi", "Бенгазију")],
+        ),
+        # Quotation marks around an organisation's name; Italian writes its long name in lower case.
+        ("Наемники ЧВК «Вагнер» у Сирта", [("wagner-group", "ЧВК «Вагнер"), ("sirte", "Сирта")]),
+        (
+            "l'esercito nazionale libico di Haftar a Sirte",
+            [("lna", "esercito nazionale libico"), ("khalifa-haftar", "Haftar"), ("sirte", "Sirte")],
+        ),
+        # Turkish glues compound names (Seyfülislam, Deyrizor) and sets suffixes off with an apostrophe.
+        ("Seyfülislam Kaddafi Sebha'da", [("saif-al-islam-gaddafi", "Seyfülislam Kaddafi")]),
+        (
+            "HTŞ, Deyrizor'dan İdlib'e",
+            [("hts", "HTŞ"), ("deir-ez-zor", "Deyrizor'dan"), ("idlib", "İdlib'e")],
+        ),
     ],
 )
 def test_one_watch_written_once_found_in_any_script(text: str, expected: list[tuple[str, str]]) -> None:
@@ -75,10 +105,30 @@ def test_one_watch_written_once_found_in_any_script(text: str, expected: list[tu
         "صدام حفتر يزور درنة",  # another Haftar: Khalifa is named nowhere
         "Des pêcheurs secourus dans le golfe de Syrte",
         "الخطوة التالية",  # an Arabic word near an Arabic alias (الحوثي) is not it
+        "סירת דייגים טבעה",  # a fishing boat (סירת): four letters and nothing else of Libya
+        "Siirt'te kooperatif kuruldu",  # a Turkish town one letter from Sirt
+        "лимонад «Тархун» по старому рецепту",  # tarragon soda: Tarhuna keeps its final -a
+        "«Летючий голландець» Ріхарда Вагнера у Львові",  # the composer, not the group
+        "Reporters sans frontières (RSF) demande la libération. Selon RSF",  # another RSF
+        "Torino, il mercato di piazza Bengasi riapre",  # a square named after the city
+        "la production du bassin de Syrte",  # an oil basin
+        "un Gobierno de Acuerdo Nacional exige partidos con disciplina",  # a description
+        "Kadhafi a pris le pouvoir en 1969.",  # a bare Gaddafi is the father of Saif al-Islam
     ],
 )
 def test_look_alikes_raise_nothing(text: str) -> None:
-    assert [w for w, _ in found(text) if w in {"sirte", "jufra", "khalifa-haftar", "houthis"}] == []
+    watched = {
+        "sirte",
+        "jufra",
+        "khalifa-haftar",
+        "houthis",
+        "tarhuna",
+        "wagner-group",
+        "rsf",
+        "benghazi",
+        "gna",
+    }
+    assert [w for w, _ in found(text) if w in watched | {"saif-al-islam-gaddafi"}] == []
 
 
 def test_a_place_met_by_transliteration_alone_needs_a_sign_it_is_a_place() -> None:
