@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.evaluation import article_text, evaluate, load_corpus, spacy_ner  # noqa: E402
 from streams.settings import DEFAULT_MODEL  # noqa: E402
+from streams.stages.gazetteer import resolve  # noqa: E402
 from streams.stages.match import VariantMatcher  # noqa: E402
 from streams.stages.watchlist import Watch, load_watchlist  # noqa: E402
 
@@ -131,7 +132,8 @@ def main() -> None:
     articles = load_corpus(CORPUS / "articles.yaml")
     watches = load_watchlist(CORPUS / "watchlist.yaml")
     ner = None if args.no_ner else spacy_ner(DEFAULT_MODEL)
-    report = evaluate(articles, watches, ner)
+    # As a worker matches by default (settings.gazetteer): with the places' GeoNames names and region.
+    report = evaluate(articles, watches, ner, resolve(watches))
     print(f"corpus: {len(articles)} articles, {len(watches)} watches, NER {'off' if ner is None else 'on'}")
     print(f"precision {report.precision:.3f}  recall {report.recall:.3f}  ({report.hits} hits)")
     for article, watch in report.misses:
@@ -140,11 +142,12 @@ def main() -> None:
         print(f"  false alarm: {article}: {watch}")
 
     multilingual = load_watchlist(CORPUS / "multilingual" / "watchlist.yaml")
-    for split in ("tuning", "heldout") if args.held_out else ("tuning",):
+    places = resolve(multilingual)
+    for split in ("tuning", "heldout", "heldout2") if args.held_out else ("tuning",):
         print(f"\nmultilingual corpus, {split} set (matcher alone: no NER model for these languages):")
         for lang, path in by_language(split):
             texts = load_corpus(path)
-            r = evaluate(texts, multilingual, None)
+            r = evaluate(texts, multilingual, None, places)
             print(
                 f"  {lang}: {len(texts):>2} texts  precision {r.precision:.3f}  recall {r.recall:.3f}"
                 f"  ({r.hits} hits, {len(r.false_alarms)} false alarms, {len(r.misses)} misses)"

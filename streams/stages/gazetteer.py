@@ -31,6 +31,9 @@ class Place:
     longitude: float
     population: int
     names: tuple[str, ...]
+    #: The country's name in the languages reporting on it is written in (Libya, ليبيا, Ливия, Λιβύη):
+    #: the region's names, which support a watch's short forms (see Watch.context).
+    country_names: tuple[str, ...] = ()
 
 
 def _cities() -> dict[str, dict[str, Any]]:
@@ -100,7 +103,24 @@ def _place(city: dict[str, Any], watch: Watch) -> Place:
             (watch.name, *watch.aliases, str(city["name"])),
             str(city["countrycode"]),
         ),
+        country_names=country_names(str(city["countrycode"])),
     )
+
+
+#: Languages whose names of a country join its region's names: those of the corpus and of wire services.
+_LANGUAGES = frozenset(
+    {"en", "fr", "it", "de", "es", "pt", "nl", "pl", "ro", "cs", "hu", "sv", "ru", "uk", "bg", "sr", "mk"}
+    | {"el", "tr", "ar", "fa", "ur", "he", "hi", "id", "sw", "am", "ha", "so"}
+)
+
+
+@functools.lru_cache(maxsize=256)
+def country_names(code: str) -> tuple[str, ...]:
+    """A country's name in many languages, from the Unicode CLDR data Babel ships (nothing downloaded)."""
+    from babel import Locale
+
+    names = (Locale.parse(lang).territories.get(code.upper()) for lang in sorted(_LANGUAGES))
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 #: The script a country's own names are written in, where the matcher reads it: those names are kept even

@@ -230,8 +230,10 @@ _GREEK_PAIRS = (
     (re.compile("\u03bc\u03c0"), "mb"),
     (re.compile("^\u03bd\u03c4"), "d"),
     (re.compile("\u03bd\u03c4"), "nd"),
-    (re.compile("^\u03b3\u03ba"), "g"),
-    (re.compile("\u03b3[\u03b3\u03ba]"), "ng"),
+    (re.compile("\u03c4\u03b6"), "j"),  # Σαράτζ, Sarraj
+    (re.compile("\u03b3\u03b3"), "ng"),
+    (re.compile("\u03b3\u03ba"), "g"),  # Αγκίλα, Aguila
+    (re.compile("\u03b3(?=[\u03b5\u03b9\u03b7\u03c5])"), "y"),  # Φαγέζ, Fayez (accents are folded off)
 )
 # Hebrew letters as foreign names use them: alef and the vowel letters vav and yod are a, u, i (written
 # where Latin has a long vowel, as in Arabic), a final he is -a, ayin is nothing, bet b, pe f.
@@ -258,6 +260,9 @@ def romanise(folded: str) -> str:
     elif _HEBREW.search(folded):
         if len(folded) > 3 and folded.endswith("\u05d4"):
             folded = folded[:-1] + "a"  # חליפה, Khalifa
+        # Ayin starting a word is a vowel to Latin spelling (עקילה, Aguila); inside one it is a consonant
+        # Latin names do not have (מערב, "west", is not Marib).
+        folded = folded[:1] + folded[1:].replace("\u05e2", "q")
         folded = folded.translate(_HEBREW_PREP)
     elif _GREEK.search(folded):
         for pattern, latin in _GREEK_PAIRS:
@@ -304,9 +309,17 @@ def script_variants(token: str) -> tuple[str, ...]:
     if _HEBREW.search(token):
         folded = fold(token)
         # Hebrew proclitics: and, the, in, to, from, that, like, up to three of them (ובבנגזי, בסירת).
-        for k in (1, 2, 3):
-            if len(folded) - k >= 3 and all(c in _HEBREW_PROCLITICS for c in folded[:k]):
-                out.append(translit(folded[k:]))
+        bases = [folded] + [
+            folded[k:]
+            for k in (1, 2, 3)
+            if len(folded) - k >= 3 and all(c in _HEBREW_PROCLITICS for c in folded[:k])
+        ]
+        for base in bases:
+            if base is not folded:
+                out.append(translit(base))
+            if base.endswith("\u05d9\u05dd") and len(base) >= 5:
+                # The plural -im after a name (החות'ים, the Houthis): the name, and its -i form.
+                out += [translit(base[:-2]), translit(base[:-1])]
         return tuple(dict.fromkeys(v for v in out if v))
     if not _ARABIC.search(token) and not _CYRILLIC.search(token):
         if not token[:1].isupper():
@@ -362,13 +375,16 @@ _NOT_THE_PLACE_BEFORE = re.compile(
     r"\b(?:gulf|golfe|golfo|golf|zaliv|залив[аеу]?|basin|bassin|bacino|cuenca|бассейн[аеу]?|great|grand|grande"
     r"|gran|gro(?:\u00df|ss)en?|больш(?:ой|ого|ом)|piazza|piazzale|viale|corso|rue|boulevard|calle|avenida"
     r"|plaza|fermata|stazione|улиц[аеуы]|вулиц[яіюе]|проспект[аеу]?|площад[ьи])"
-    r"\s+(?:(?:of|de|di|del|della|du|von|der)\s+)?(?:(?:the|la)\s+)?$",
+    r"\s+(?:(?:of|de|di|del|della|du|von|der)\s+)?(?:(?:the|la)\s+)?$"
+    # Italian "via" is a street after a preposition or capitalised (in via Bengasi, Via Bengasi); English
+    # "via" is "through" (flights via Benghazi).
+    r"|(?:\b(?:in|di|della|alla|nella|sulla|dalla|lungo|da|a)\s+via|(?-i:\bVia))\s+$",
     re.IGNORECASE,
 )
 # English words after the name count capitalised only ("Benghazi Street", not "Benghazi street protests").
 _NOT_THE_PLACE_AFTER = re.compile(
     r"^[-\s]*(?:(?i:k\u00f6rfezi|korfezi|golf|zaliv|becken|havzas\u0131|havzasi|caddesi|soka\u011f\u0131|sokak"
-    r"|meydan\u0131|stra\u00dfe|strasse|platz)|Basin|Street|Square|Avenue)\b"
+    r"|meydan\u0131|stra\u00dfe|strasse|platz)|Basin|Street|Square|Avenue|Oil)\b"
 )
 
 
@@ -442,7 +458,10 @@ def stems(t: str) -> tuple[str, ...]:
     found = [t]
     for ending in _ENDINGS:
         if t.endswith(ending) and len(t) - len(ending) >= 4:
-            found.append(t[: -len(ending)])
+            stem = t[: -len(ending)]
+            found.append(stem)
+            if stem[-1] == "h" and stem[-2] in _VOWELS:
+                found.append(stem[:-1])  # as translit drops it: Салеха is Saleh's, read "sali"
     return tuple(found)
 
 
@@ -498,8 +517,8 @@ def _arabic_score(tok_trans: str, trans: str, folded: str, alone: bool) -> float
     name = consonants(trans)
     # Latin spelling's final h after a vowel was folded away (Saleh, Hodeidah); Arabic may write it (صالح).
     written = {name, name + "h"} if folded.endswith("h") else {name}
-    if consonants(tok_trans) not in written or (alone and len(name) < 3):
-        return 0.0
+    if consonants(tok_trans) not in written or (alone and len(name) < 3 and tok_trans != trans):
+        return 0.0  # two consonants alone meet too many words, unless every vowel is written too (חותי)
     # A name ending in -a is written with a final ta marbuta or alef (الجفرة, not the Jordanian الجفر),
     # one ending in -i with a final ya (بنغازي); a final -e is Italian spelling of a consonant (Sirte, سرت).
     if (folded[-1] == "a" and tok_trans[-1] != "a") or (folded[-1] in "iy" and tok_trans[-1] != "i"):
@@ -515,10 +534,15 @@ def consonants(t: str) -> str:
 
 
 def _vowels_fit(short: str, full: str) -> bool:
-    """Whether `short` is `full` with some vowels left out (both transliterated)."""
+    """Whether `short` is `full` with some vowels left out (both transliterated). A written vowel letter
+    stands for o or u alike (Arabic waw, Hebrew vav); a word-initial alef carries any vowel (إدلب, Idlib)."""
     k = 0
-    for c in full:
-        if k < len(short) and short[k] == c:
+    for n, c in enumerate(full):
+        if k < len(short) and (
+            short[k] == c
+            or (short[k] in "ou" and c in "ou")
+            or (k == 0 and n == 0 and short[0] == "a" and c in _VOWELS)
+        ):
             k += 1
         elif c not in _VOWELS:
             return False
@@ -535,6 +559,8 @@ def _latin_score(raw: str, tok_trans: str, trans: str, alone: bool) -> float:
         return 0.0
     if raw.isupper() and len(raw) <= 6:
         return 0.0  # an acronym in the text ("HTS") is no respelling of a name ("Houthis")
+    if trans[-1] not in _VOWELS and _CYRILLIC_ADJECTIVE.search(raw):
+        return 0.0  # Артёмовский, Артёмовского: a word made from the name (a town, a district), not it
     # A case ending cut off must leave the name itself, or the name less its last vowel (Sirtu, Sirte).
     bare = trans[:-1] if trans[-1] in _VOWELS else trans
     for stem in stems(tok_trans)[1:]:
@@ -588,6 +614,10 @@ def _respelt(tok: _Tok, form: _Form) -> bool:
     return not any(s in wanted for r in (tok[4], *script_variants(tok[2])) for s in stems(r))
 
 
+# Endings that make a Russian or Ukrainian adjective, never a case of a noun that ends in a consonant.
+_CYRILLIC_ADJECTIVE = re.compile(r"(?:[иыі]й|[оеє]го|[оеє]му|[ая]я|ое|ые|ие|ых|их)$", re.IGNORECASE)
+
+
 def _is_acronym(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return 2 <= len(letters) <= 6 and all(c.isupper() for c in letters) and " " not in text
@@ -621,9 +651,11 @@ def particle(word: str) -> str | None:
     if folded in _PARTICLE_SPELLINGS:
         return _PARTICLE_SPELLINGS[folded]
     if not folded.isascii():
-        t = translit(word)
-        t = {"val": "wal"}.get(t, t)  # Cyrillic валь is wal-, "and the"
-        return t if t in PARTICLES else None
+        # As transliterated (أبو: abu), or as romanised before the rewrites fold e into i (ез: ez).
+        for t in (translit(word), romanise(folded)):
+            t = {"val": "wal"}.get(t, t)  # Cyrillic валь is wal-, "and the"
+            if t in PARTICLES:
+                return t
     return None
 
 
@@ -640,7 +672,8 @@ def _content(tokens: Sequence[str]) -> list[str]:
 
 def _is_person(watch: Watch) -> bool:
     words = _TOKEN.findall(watch.name)
-    if watch.kind != "actor" or len(words) < 2 or _is_acronym(watch.name):
+    # A given name and a family name at least: "al-Shabaab" is one word with its article.
+    if watch.kind != "actor" or len(_content(words)) < 2 or _is_acronym(watch.name):
         return False
     if any(fold(w) in _ORG_WORDS for w in words):
         return False
@@ -713,7 +746,9 @@ class VariantMatcher:
         # name is most often another of the family's (his father's).
         self._compound_given: set[str] = set()
         for watch in watches:
-            for entry in watch.context:
+            # A watched place's country, named in many languages, is its region (Libya for Sirte).
+            region = places[watch.id].country_names if places and watch.id in places else ()
+            for entry in (*watch.context, *region):
                 for word in _TOKEN.findall(entry):
                     if len(word) >= 4 or word.isupper():
                         t = translit(word)
@@ -751,7 +786,10 @@ class VariantMatcher:
                 if form.acronym:
                     self._acronyms[raw[0]].append(form)
                     continue
-                if len(raw) >= 3 and watch.kind == "actor" and watch.id not in self._surname:
+                if (len(raw) >= 3 and watch.kind == "actor" and watch.id not in self._surname) or raw[0][
+                    0
+                ].islower():
+                    # An organisation's long name, or an alias the analyst wrote in lower case (hutíes).
                     self._phrases[form.folded[0]].append(form)
                 kinds = [k for k, w in enumerate(form.folded) if w in _ORG_KINDS]
                 if watch.kind == "actor" and len(raw) == 2 and len(kinds) == 1 and how != "gazetteer":
@@ -900,8 +938,13 @@ class VariantMatcher:
                 continue
             # Without a spaCy entity here a borderline spelling cannot be accepted, so need not be tried.
             floor = VARIANT_WITH_LABEL if tok[0] in labels else VARIANT_SURE
+            arabic = not tok[3].isascii() and _ARABIC.search(tok[2]) is not None
             for key in token_keys(tok[2], tok[4]):
                 for form, pos in self._index.get(key, ()):
+                    if arabic and form.watch.id in self._orgs and not _ARABIC.search(form.raw[pos]):
+                        # Organisations' names are translated, not transliterated, and in Arabic they are
+                        # common words (al-Shabaab: الشباب, the youth): only their Arabic aliases count.
+                        continue
                     # The word itself must resemble its part of the name before the rest is looked at.
                     anchor = _token_score(tok[2], tok[3], tok[4], form.folded[pos], form.trans[pos], False)
                     if anchor < floor:
@@ -944,8 +987,10 @@ class VariantMatcher:
         if c.form.watch.kind != "location" or c.first != c.last:
             return None
         tok = toks[c.first]
-        # Four letters or fewer as written or as read (Сирт, سرت; Siirt'te reads "sirt").
-        if sum(ch.isalpha() for ch in re.split("['\u2019]", tok[2])[0]) < 5 or len(tok[4]) < 5:
+        # Four letters or fewer as written or as read (Сирт, سرت; Siirt'te reads "sirt"; שבמערב, without
+        # its proclitics, reads "mrb").
+        read = min((tok[4], *script_variants(tok[2])), key=len) if _ABJAD.search(tok[2]) else tok[4]
+        if sum(ch.isalpha() for ch in re.split("['\u2019]", tok[2])[0]) < 5 or len(read) < 5:
             return "a place name under five letters"
         if (
             c.how == "variant"
@@ -1155,6 +1200,16 @@ class VariantMatcher:
             if not f.folded[-1].isascii()
         )
 
+    def _son_of(self, toks: list[_Tok], j: int) -> bool:
+        """Whether an Arabic given name stands right before token j, making the name from j on a father's
+        in a chain of names (بلقاسم خليفة حفتر is Belgassem, son of Khalifa Haftar)."""
+        return (
+            j > 0
+            and _ARABIC.search(toks[j][2]) is not None
+            and fold(toks[j - 1][2]) in _ARABIC_GIVEN_NAMES
+            and self._joined(toks, j - 1, _JOINER)
+        )
+
     def _preceded_by(self, toks: list[_Tok], j: int, lead: str) -> bool:
         """Whether the particle stands right before content token j ("Abu Grein")."""
         start = toks[j - 1][1] if j > 0 else 0
@@ -1224,7 +1279,10 @@ class VariantMatcher:
             if not self._joined(toks, j - 1, _JOINER):
                 continue
             if any(self._token_score(prev, fold(g), g, alone=False) > 0 for g in given):
-                ours = True
+                if self._son_of(toks, j - 1):
+                    theirs = True
+                else:
+                    ours = True
             elif prev[4] != surname and (prev[2].isascii() or not _ABJAD.search(prev[2])):
                 theirs = True
             elif _ARABIC.search(prev[2]) and fold(prev[2]) in _ARABIC_GIVEN_NAMES:
@@ -1260,6 +1318,8 @@ class VariantMatcher:
                 and toks[c.last][4][-1:] not in _VOWELS
             ):
                 continue  # Tarhuna keeps its -a in any language, whatever GeoNames lists (Тархун: tarragon)
+            if c.form.watch.id in self._surname and not c.surname_only and self._son_of(toks, c.first):
+                continue  # بلقاسم خليفة حفتر: Belgassem, son of Khalifa Haftar
             if c.surname_only:
                 wid = c.form.watch.id
                 if wid not in bearers:
@@ -1285,7 +1345,7 @@ class VariantMatcher:
             accepted.append(c)
         # A long name in lower case may be a common phrase ("the government of national accord" some
         # country needs): it counts beside a name written as names are.
-        named = [c for c in accepted if may_be_name(toks[c.first][2])]
+        named = [c for c in accepted if may_be_name(toks[c.first][2]) or c.form.raw[0][0].islower()]
         if len(named) < len(accepted):
             accepted = accepted if named else []
         # Longest, then best, claim on each stretch of text wins; a watch may be named by several forms.

@@ -14,20 +14,13 @@ from streams.stages.watchlist import load_watchlist
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "multilingual"
 WATCHES = load_watchlist(CORPUS / "watchlist.yaml")
 # As a worker builds it: with the places' GeoNames names (مصراته is one of Misrata's).
-MATCHER = VariantMatcher(WATCHES, resolve(WATCHES))
+PLACES = resolve(WATCHES)
+MATCHER = VariantMatcher(WATCHES, PLACES)
 
-#: What the tuning set scores today (matcher alone), a little rounded down: a change that loses ground
-#: fails here. The target is 0.95 everywhere (issue 12); the languages below it are still open work.
-FLOORS = {
-    "ar": (0.95, 0.95),
-    "de": (0.9, 0.85),
-    "es": (0.95, 0.95),
-    "fr": (0.9, 0.95),
-    "it": (0.95, 0.9),
-    "ru": (0.95, 0.95),
-    "tr": (0.9, 0.9),
-    "uk": (0.95, 0.9),
-}
+SPLITS = ("tuning", "heldout", "heldout2")
+#: Issue 12: precision and recall of at least 0.95 in every language, over the whole corpus (the tuning
+#: set and both held-out sets, each scored once before the rules were tuned to it; see the README).
+FLOOR = 0.95
 
 
 def found(text: str) -> list[tuple[str, str]]:
@@ -138,19 +131,29 @@ def test_a_place_met_by_transliteration_alone_needs_a_sign_it_is_a_place() -> No
     assert [m.watch for m in bare.match("عاد الوفد من مصراته وسرت")] == ["misrata", "sirte"]
 
 
-@pytest.mark.parametrize("lang", sorted(FLOORS))
-def test_tuning_set_per_language(lang: str) -> None:
-    articles = load_corpus(CORPUS / "tuning" / f"{lang}.yaml")
-    report = evaluate(articles, WATCHES, None)
-    precision, recall = FLOORS[lang]
+@pytest.mark.parametrize(
+    "lang", sorted({f.stem for split in SPLITS for f in (CORPUS / split).glob("*.yaml")})
+)
+def test_every_language_scores_at_least_the_floor(lang: str) -> None:
+    articles = [
+        a
+        for split in SPLITS
+        if (CORPUS / split / f"{lang}.yaml").exists()
+        for a in load_corpus(CORPUS / split / f"{lang}.yaml")
+    ]
+    report = evaluate(articles, WATCHES, None, PLACES)
     summary = f"misses {report.misses}, false alarms {report.false_alarms}"
-    assert report.precision >= precision, summary
-    assert report.recall >= recall, summary
+    assert report.precision >= FLOOR, summary
+    assert report.recall >= FLOOR, summary
 
 
 def test_corpus_covers_the_languages() -> None:
     counts = {
-        f.stem: sum(len(load_corpus(CORPUS / split / f.name)) for split in ("tuning", "heldout"))
+        f.stem: sum(
+            len(load_corpus(CORPUS / split / f.name))
+            for split in SPLITS
+            if (CORPUS / split / f.name).exists()
+        )
         for f in (CORPUS / "tuning").glob("*.yaml")
     }
     assert all(counts[lang] >= 15 for lang in ("ar", "ru", "fr", "it", "tr")), counts
