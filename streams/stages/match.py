@@ -722,6 +722,9 @@ class VariantMatcher:
 
     def __init__(self, watches: Sequence[Watch], places: Mapping[str, Place] | None = None) -> None:
         self._last_tokens: tuple[str, list[_Tok]] | None = None
+        self._anchors: dict[tuple[str, bool], list[tuple[_Form, int]]] = {}
+        self._joins: dict[tuple[int, bool], bool] = {}
+        self._text = ""
         self._index: dict[str, list[tuple[_Form, int]]] = defaultdict(list)
         self._acronyms: dict[str, list[_Form]] = defaultdict(list)
         self._given: dict[str, list[str]] = {}
@@ -925,8 +928,11 @@ class VariantMatcher:
         self._text = text
         # Short forms the article did not support, with why (see _supported), for --explain.
         self.refused: list[tuple[WatchMatch, str]] = []
+        self._joins = {}
         toks = self._tokens(text)
-        self._by_key: dict[str, list[int]] | None = None
+        # Per watched person, the tokens that resemble the surname, in a name or alone.
+        self._surname_seen: dict[str, set[int]] = defaultdict(set)
+        surnames = self._surname_seen
         labels = self._labels(text, entities)
         cands: list[_Cand] = []
         for i, tok in enumerate(toks):
@@ -936,36 +942,50 @@ class VariantMatcher:
                     if self._phrase_at(toks, i, form):
                         cands.append(_Cand(form, i, i + len(form.raw) - 1, 1.0, form.how, False))
                 continue
-            # Without a spaCy entity here a borderline spelling cannot be accepted, so need not be tried.
-            floor = VARIANT_WITH_LABEL if tok[0] in labels else VARIANT_SURE
-            arabic = not tok[3].isascii() and _ARABIC.search(tok[2]) is not None
-            for key in token_keys(tok[2], tok[4]):
-                for form, pos in self._index.get(key, ()):
-                    if arabic and form.watch.id in self._orgs and not _ARABIC.search(form.raw[pos]):
-                        # Organisations' names are translated, not transliterated, and in Arabic they are
-                        # common words (al-Shabaab: الشباب, the youth): only their Arabic aliases count.
-                        continue
-                    # The word itself must resemble its part of the name before the rest is looked at.
-                    anchor = _token_score(tok[2], tok[3], tok[4], form.folded[pos], form.trans[pos], False)
-                    if anchor < floor:
-                        continue
-                    placed = self._align(toks, i, form, pos)
-                    if placed is not None:
-                        first, last, score = placed
-                        how = (
-                            form.how
-                            if score >= 0.999
-                            or (form.how in ("alias", "gazetteer") and score >= 0.97)
-                            or form.how == "head"
-                            else "variant"
-                        )
-                        cands.append(_Cand(form, first, last, score, how, False))
-                    elif self._is_surname(form, pos):
-                        score = self._token_score(tok, form.folded[pos], form.trans[pos])
-                        if score > 0:
-                            cands.append(_Cand(form, i, i, score * 0.85, "surname", True))
+            for form, pos in self._anchored(tok, tok[0] in labels):
+                if self._is_surname(form, pos):
+                    surnames[form.watch.id].add(i)  # where the surname stands, for _other_bearers
+                placed = self._align(toks, i, form, pos)
+                if placed is not None:
+                    first, last, score = placed
+                    how = (
+                        form.how
+                        if score >= 0.999
+                        or (form.how in ("alias", "gazetteer") and score >= 0.97)
+                        or form.how == "head"
+                        else "variant"
+                    )
+                    cands.append(_Cand(form, first, last, score, how, False))
+                elif self._is_surname(form, pos):
+                    score = self._token_score(tok, form.folded[pos], form.trans[pos])
+                    if score > 0:
+                        cands.append(_Cand(form, i, i, score * 0.85, "surname", True))
         cands += self._acronym_cands(toks, cands)
         return self._decide(text, toks, cands, labels)
+
+    def _anchored(self, tok: _Tok, labelled: bool) -> list[tuple[_Form, int]]:
+        """The name parts a word resembles enough to anchor a match (at the floor for a word spaCy labels or
+        not), remembered per word: a text's words recur, and each may meet hundreds of indexed forms."""
+        known = self._anchors.get((tok[2], labelled))
+        if known is not None:
+            return known
+        # Without a spaCy entity here a borderline spelling cannot be accepted, so need not be tried.
+        floor = VARIANT_WITH_LABEL if labelled else VARIANT_SURE
+        arabic = not tok[3].isascii() and _ARABIC.search(tok[2]) is not None
+        found: list[tuple[_Form, int]] = []
+        for key in token_keys(tok[2], tok[4]):
+            for form, pos in self._index.get(key, ()):
+                if arabic and form.watch.id in self._orgs and not _ARABIC.search(form.raw[pos]):
+                    # Organisations' names are translated, not transliterated, and in Arabic they are
+                    # common words (al-Shabaab: الشباب, the youth): only their Arabic aliases count.
+                    continue
+                # The word itself must resemble its part of the name before the rest is looked at.
+                if _token_score(tok[2], tok[3], tok[4], form.folded[pos], form.trans[pos], False) >= floor:
+                    found.append((form, pos))
+        if len(self._anchors) > 200_000:
+            self._anchors.clear()  # a bound on memory for a worker that runs for months
+        self._anchors[(tok[2], labelled)] = found
+        return found
 
     def _described(self, text: str, toks: list[_Tok], c: _Cand) -> bool:
         """Whether an organisation's long name stands as a description after an indefinite article."""
@@ -1150,7 +1170,7 @@ class VariantMatcher:
             out.setdefault(toks[k][3], (owner, toks[k][2]))
         return out
 
-    def _arabic_place_fits(self, toks: list[_Tok], c: _Cand, places: set[tuple[int, int, str]]) -> bool:
+    def _arabic_place_fits(self, toks: list[_Tok], c: _Cand, places: dict[int, set[str]]) -> bool:
         """An Arabic place name is no gulf's; one met by transliteration alone (not written as a watched
         or GeoNames form of more than three consonants) needs a sign that it is a place: a preposition on
         it (بسرت), a place word before it (مدينة سرت), or a place beside it. سرت is also "I walked", and
@@ -1168,14 +1188,10 @@ class VariantMatcher:
             return True
         if _arabic_cue(prev, _ARABIC_PLACE_CUES):
             return True
+        # Another watched place starting right after it, or ending right before it, in one list.
         wid = c.form.watch.id
-        return any(
-            w != wid
-            and (
-                (a == c.last + 1 and self._listed(toks, c.last))
-                or (b == c.first - 1 and self._listed(toks, b))
-            )
-            for a, b, w in places
+        return bool(places.get(c.last + 1, set()) - {wid} and self._listed(toks, c.last)) or bool(
+            places.get(-c.first, set()) - {wid} and self._listed(toks, c.first - 1)
         )
 
     def _listed(self, toks: list[_Tok], j: int) -> bool:
@@ -1217,7 +1233,12 @@ class VariantMatcher:
         return lead in words
 
     def _joined(self, toks: list[_Tok], j: int, joiner: re.Pattern[str]) -> bool:
-        return _gap_fits(self._text[toks[j][1] : toks[j + 1][0]], joiner)
+        """Whether content tokens j and j + 1 may be parts of one name (remembered for the text)."""
+        key = (j, joiner is _JOINER)
+        joined = self._joins.get(key)
+        if joined is None:
+            joined = self._joins[key] = _gap_fits(self._text[toks[j][1] : toks[j + 1][0]], joiner)
+        return joined
 
     def _is_surname(self, form: _Form, pos: int) -> bool:
         watch = form.watch
@@ -1259,15 +1280,7 @@ class VariantMatcher:
         """Whether the text names this person in full, and whether it names someone else of that surname."""
         surname, given = self._surname[watch_id], self._given[watch_id]
         ours = theirs = False
-        if self._by_key is None:
-            # Built once per text, the first time a bare surname needs checking.
-            self._by_key = defaultdict(list)
-            for k, t in enumerate(toks):
-                if may_be_name(t[2]):  # a name, as the surname search wants
-                    for key in token_keys(t[2], t[4]):
-                        self._by_key[key].append(k)
-        places = sorted({j for key in _keys(surname) for j in self._by_key.get(key, ())})
-        for j in places:
+        for j in sorted(self._surname_seen[watch_id]):
             tok = toks[j]
             if j == 0:
                 continue
@@ -1296,7 +1309,12 @@ class VariantMatcher:
     ) -> list[WatchMatch]:
         accepted: list[_Cand] = []
         bearers: dict[str, tuple[bool, bool]] = {}
-        places = {(c.first, c.last, c.form.watch.id) for c in cands if c.form.watch.kind == "location"}
+        # Watched places by the token they start at, and (negated) by the one after their end.
+        places: dict[int, set[str]] = defaultdict(set)
+        for c in cands:
+            if c.form.watch.kind == "location":
+                places[c.first].add(c.form.watch.id)
+                places[-(c.last + 1)].add(c.form.watch.id)
         for c in cands:
             start = toks[c.first][0]
             fits = self._label_fits(c.form.watch, labels, start)
