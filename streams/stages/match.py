@@ -690,6 +690,8 @@ _Tok = tuple[int, int, str, str, str]
 
 
 _WORD_OR_GAP = re.compile(r"[^\W_]+")
+# A short lower-case word glued to a capitalised name where markup lost a space ("ofTripoli", "inGao").
+_GLUED = re.compile(r"^[a-z]{1,5}(?=[A-Z][a-z]{2,})")
 _TURKISH_SUFFIX = re.compile(
     r"(?<=[^\W\d_]{3})['\u2019](?:[dt][ae](?:n|ki)?|y[ae\u0131iu\u00fc]|[\u0131iu\u00fc]n|n[\u0131iu\u00fc]n|y?l[ae]|n[ae]|nd[ae]n?"
     r"|l[\u0131iu\u00fc]|s[\u0131iu\u00fc]|[c\u00e7][ae]|[dt][\u0131iu\u00fc]r)$"
@@ -908,8 +910,8 @@ class VariantMatcher:
         for m in _TOKEN.finditer(text):
             word = m.group()
             start, end = m.span()
-            elided = _ELISION.match(word)
-            if elided:  # French d'Abou, l'Armée: the name starts after the apostrophe
+            elided = _ELISION.match(word) or _GLUED.match(word)
+            if elided:  # French d'Abou, l'Armée; "ofTripoli" from bad markup: the name starts after
                 word, start = word[elided.end() :], start + elided.end()
             info = words.get(word)
             if info is None:

@@ -53,6 +53,10 @@ def named(text: str, entities: list[Entity] | None = None) -> list[tuple[str, st
         ("toward Sirtu", "sirte", "Sirtu"),
         ("in Sirta", "sirte", "Sirta"),
         ("the Battle of Derne in 1805", "derna", "Derne"),
+        # Words glued by markup that lost a space; a typo in the given name.
+        ("troops ofKhalifa Haftar moved", "khalifa-haftar", "Khalifa Haftar"),
+        ("shelling nearSirte", "sirte", "Sirte"),
+        ("Khalfia Haftar said", "khalifa-haftar", "Khalfia Haftar"),
         # Italian and French write organisations' names in lower case, beside other names.
         ("l'esercito nazionale libico di Khalifa Haftar", "lna", "esercito nazionale libico"),
         # An acronym the article defines by a watched name counts, as written there.
