@@ -25,7 +25,7 @@ from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.settings import Settings, SettingsError, config_path, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
-from streams.stages.clean import ExtractionFailed, clean_html
+from streams.stages.clean import ExtractionFailed, clean_html, drop_teasers
 from streams.stages.feeds import FeedListError, read_feed_list
 from streams.stages.gazetteer import resolve
 from streams.stages.health import condition, render_table
@@ -184,7 +184,7 @@ def _match(args: argparse.Namespace) -> int:
                 cleaned = clean_html(raw, path.resolve().as_uri())
                 title, text, language = cleaned.title, cleaned.text, cleaned.language
             else:
-                text = raw.strip()
+                text = drop_teasers(raw.strip())
                 title = text.splitlines()[0].strip() if text else ""
                 language = identify(text)
         except (OSError, ExtractionFailed) as exc:

@@ -13,7 +13,7 @@ import yaml
 
 from streams.records import Entity, as_records
 from streams.site import Page, Site, render_page
-from streams.stages.clean import clean_html
+from streams.stages.clean import clean_html, drop_teasers
 from streams.stages.gazetteer import Place
 from streams.stages.match import VariantMatcher
 from streams.stages.watchlist import Watch
@@ -97,7 +97,7 @@ def _render(a: LabelledArticle) -> str:
 def article_text(a: LabelledArticle) -> str:
     """The text the pipeline would see: served as HTML and cleaned, or taken as plain text."""
     if a.layout == "text":
-        return a.title + "\n" + "\n".join(a.body)
+        return drop_teasers(a.title + "\n" + "\n".join(a.body))
     if a.layout == "news":
         site = Site("Desert Wire", "Most read", list(a.sidebar), [])
         page = Page(a.id, a.title, "2021-03-02T10:00:00Z", "By staff", a.body, a.comments)

@@ -40,12 +40,29 @@ _CANONICAL = re.compile(
 )
 _HTML_LANG = re.compile(r"""<html\b[^>]*\blang\s*=\s*["']?([A-Za-z]{2,3})\b""", re.IGNORECASE)
 _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+# A line inside the body that headlines another story ("Read also: ...", "Lire aussi : ...", "Читайте
+# также: ..."): sites set them between paragraphs, and the story they name is not this article's.
+_TEASER = re.compile(
+    r"^[\W_]*(?:read (?:also|more)|also read|see also|related(?: stories| articles?| coverage)?|more on this"
+    r"|recommended|lire aussi|à lire aussi|voir aussi|leggi anche|lee también|leia também|lesen sie auch"
+    r"|mehr zum thema|читайте также|читайте також|اقرأ أيضا|اقرأ أيضاً|اقرأ ايضا|ayr\u0131ca okuyun)"
+    r"\s*[:\-\u2013\u2014|>»]",
+    re.IGNORECASE,
+)
+_TEASER_MAX_CHARS = 300
 
 
 def text_hash(text: str) -> str:
     """SHA-256 of the text with Unicode, case and white space normalised, so re-encodings collide."""
     norm = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return hashlib.sha256(norm.encode("utf-8")).hexdigest()
+
+
+def drop_teasers(text: str) -> str:
+    """The text without lines that headline other stories (see _TEASER)."""
+    lines = text.split("\n")
+    kept = [ln for ln in lines if not (len(ln) <= _TEASER_MAX_CHARS and _TEASER.match(ln.strip()))]
+    return text if len(kept) == len(lines) else "\n".join(kept)
 
 
 def _head(html: str) -> str:
@@ -81,7 +98,7 @@ def clean_html(html: str, page_url: str, fallback_title: str = "", hint: str | N
     except Exception as exc:
         # The page is a stranger's bytes: whatever the extractor raises on it means no article here.
         raise ExtractionFailed(f"the extractor gave up: {type(exc).__name__}: {exc}") from exc
-    text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
+    text = drop_teasers((getattr(doc, "text", None) or "").strip() if doc is not None else "")
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionFailed(f"no article text found ({len(text)} characters after cleaning)")
     lang_match = _HTML_LANG.search(_head(html))
