@@ -141,6 +141,25 @@ def main() -> None:
     for article, watch in report.false_alarms:
         print(f"  false alarm: {article}: {watch}")
 
+    # Issue 13's real-style English corpus: the same watchlist, texts full of traps, with and without NER.
+    places = resolve(watches)
+    for split in ("tuning", "heldout") if args.held_out else ("tuning",):
+        path = CORPUS / "english" / f"{split}.yaml"
+        if not path.exists():
+            continue
+        texts = load_corpus(path)
+        print(f"\nEnglish real-style corpus, {split} set ({len(texts)} texts):")
+        for label, model in (("NER on ", ner), ("NER off", None)):
+            r = evaluate(texts, watches, model, places)
+            print(
+                f"  {label}: precision {r.precision:.3f}  recall {r.recall:.3f}"
+                f"  ({r.hits} hits, {len(r.false_alarms)} false alarms, {len(r.misses)} misses)"
+            )
+            for article, watch in r.misses:
+                print(f"    miss:        {article}: {watch}")
+            for article, watch in r.false_alarms:
+                print(f"    false alarm: {article}: {watch}")
+
     multilingual = load_watchlist(CORPUS / "multilingual" / "watchlist.yaml")
     places = resolve(multilingual)
     for split in ("tuning", "heldout", "heldout2") if args.held_out else ("tuning",):

@@ -43,7 +43,8 @@ _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
 # A line inside the body that headlines another story ("Read also: ...", "Lire aussi : ...", "Читайте
 # также: ..."): sites set them between paragraphs, and the story they name is not this article's.
 _TEASER = re.compile(
-    r"^[\W_]*(?:read (?:also|more)|also read|see also|related(?: stories| articles?| coverage)?|more on this"
+    r"^[\W_]*(?:read (?:also|more)|also read|see also|related(?: stories| articles?| coverage)?"
+    r"|more(?: on this)?"
     r"|recommended|lire aussi|à lire aussi|voir aussi|leggi anche|lee también|leia também|lesen sie auch"
     r"|mehr zum thema|читайте также|читайте також|اقرأ أيضا|اقرأ أيضاً|اقرأ ايضا|ayr\u0131ca okuyun)"
     r"\s*[:\-\u2013\u2014|>»]",

@@ -578,6 +578,13 @@ def _latin_score(raw: str, tok_trans: str, trans: str, alone: bool) -> float:
     return score if score >= VARIANT_WITH_LABEL else 0.0
 
 
+# Words after an organisation's bare name that say it is the organisation: its kind or its members.
+_ORG_KIND_AFTER = re.compile(
+    r"[ \t\u00a0-]+(?:[a-z]+[ \t\u00a0]+)?(?:group|mercenar(?:y|ies)|fighters|paramilitar(?:y|ies)"
+    r"|contractors|troops|forces|commanders?|chief|founder|boss|operatives|units?)\b",
+    re.IGNORECASE,
+)
+_HONORIFIC = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Professor|Dott|Dre?|Mme|Herr|Frau)\.?\s+$")
 # An indefinite article right before an organisation's long name makes it a description of some body of
 # that kind ("un Gobierno de Acuerdo Nacional", "eine Regierung der Nationalen Einheit"). English and
 # Turkish put theirs before a whole noun phrase ("a Libyan National Army unit", "bir UMH yetkilisi"), so
@@ -611,7 +618,17 @@ def _respelt(tok: _Tok, form: _Form) -> bool:
         return False  # Arabic and Hebrew words meet names on their skeleton, under their own rules
     name = form.trans[0]
     wanted = {name, name[:-1] if name[-1] in _VOWELS else name}
-    return not any(s in wanted for r in (tok[4], *script_variants(tok[2])) for s in stems(r))
+    readings = (tok[4], *script_variants(tok[2]))
+    return not any(s in wanted for r in readings for s in stems(r))
+
+
+def _latin_case_ending(tok: _Tok, form: _Form) -> bool:
+    """Whether a Latin word met a one-word name only with a case ending cut off: machine translation's
+    (Sirtu) or another word's (Dernau, a German village), which spaCy's label cannot tell apart."""
+    name = form.trans[0]
+    wanted = {name, name[:-1] if name[-1] in _VOWELS else name}
+    readings = (tok[4], *script_variants(tok[2]))
+    return tok[3].isascii() and not any(r in wanted for r in readings) and not _respelt(tok, form)
 
 
 # Endings that make a Russian or Ukrainian adjective, never a case of a noun that ends in a consonant.
@@ -691,7 +708,7 @@ _Tok = tuple[int, int, str, str, str]
 
 _WORD_OR_GAP = re.compile(r"[^\W_]+")
 # A short lower-case word glued to a capitalised name where markup lost a space ("ofTripoli", "inGao").
-_GLUED = re.compile(r"^[a-z]{1,5}(?=[A-Z][a-z]{2,})")
+_GLUED = re.compile(r"^(?:[a-z]{1,5}|The|In|Of|At|On|To|By|And|For|From|With|Near)(?=[A-Z][a-z]{2,})")
 _TURKISH_SUFFIX = re.compile(
     r"(?<=[^\W\d_]{3})['\u2019](?:[dt][ae](?:n|ki)?|y[ae\u0131iu\u00fc]|[\u0131iu\u00fc]n|n[\u0131iu\u00fc]n|y?l[ae]|n[ae]|nd[ae]n?"
     r"|l[\u0131iu\u00fc]|s[\u0131iu\u00fc]|[c\u00e7][ae]|[dt][\u0131iu\u00fc]r)$"
@@ -727,6 +744,7 @@ class VariantMatcher:
         self._anchors: dict[tuple[str, bool], list[tuple[_Form, int]]] = {}
         self._joins: dict[tuple[int, bool], bool] = {}
         self._text = ""
+        self._entities: dict[int, Entity] = {}
         self._index: dict[str, list[tuple[_Form, int]]] = defaultdict(list)
         self._acronyms: dict[str, list[_Form]] = defaultdict(list)
         self._given: dict[str, list[str]] = {}
@@ -745,8 +763,10 @@ class VariantMatcher:
         }
         # Watched organisations: actors whose name is no person's.
         self._orgs = {w.id for w in watches if w.kind == "actor" and not _is_person(w)}
-        # Per watch: its context words' skeletons (see Watch.context).
+        # Per watch: its context words' skeletons (see Watch.context), and their stems (less a final
+        # vowel, four letters at least) that words made from them start with.
         self._context: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        self._context_stems: dict[str, set[str]] = defaultdict(set)
         # People whose given name is compound (Saif al-Islam): they are called by it, and a bare family
         # name is most often another of the family's (his father's).
         self._compound_given: set[str] = set()
@@ -758,6 +778,9 @@ class VariantMatcher:
                     if len(word) >= 4 or word.isupper():
                         t = translit(word)
                         self._context[skeleton(t)].append((watch.id, fold(word), t))
+                        stem = t[:-1] if t[-1] in _VOWELS else t
+                        if len(stem) >= 4:
+                            self._context_stems[stem].add(watch.id)
             if _is_person(watch):
                 parts = _TOKEN.findall(watch.name)
                 if any(fold(w) in PARTICLES for w in parts[1:-2]):  # Saif al-Islam, not Fayez al-Sarraj
@@ -838,6 +861,10 @@ class VariantMatcher:
             if len(glued) < len(words):
                 out.append((text, how, tuple(glued)))
             person = _is_person(watch)
+            if watch.kind == "actor" and not person and re.search(r"\bof (?!the\b)", text):
+                # "Government of the National Accord", as translations and wire copy also write it.
+                wordy = re.sub(r"\bof (?!the\b)", "of the ", text, count=1)
+                out.append((text, how, tuple(_content(_TOKEN.findall(wordy)))))
             if not person and watch.kind != "location":
                 continue
             for k in range(1, len(words) - (2 if person else 1)):
@@ -936,6 +963,7 @@ class VariantMatcher:
         self._surname_seen: dict[str, set[int]] = defaultdict(set)
         surnames = self._surname_seen
         labels = self._labels(text, entities)
+        self._entities = labels
         cands: list[_Cand] = []
         for i, tok in enumerate(toks):
             if tok[2][0].islower():  # may_be_name, inline: this loop runs for every word
@@ -1014,6 +1042,8 @@ class VariantMatcher:
         read = min((tok[4], *script_variants(tok[2])), key=len) if _ABJAD.search(tok[2]) else tok[4]
         if sum(ch.isalpha() for ch in re.split("['\u2019]", tok[2])[0]) < 5 or len(read) < 5:
             return "a place name under five letters"
+        if c.how == "variant" and _latin_case_ending(tok, c.form):
+            return "a place name read with a case ending"
         if (
             c.how == "variant"
             and not self._label_fits(c.form.watch, labels, tok[0])
@@ -1053,7 +1083,11 @@ class VariantMatcher:
         for c in doubtful:
             if c.how == "head":
                 s, e = self._unit(sentences, toks[c.first][0])
-                if not self._another_bearer_before(toks, c.first) and any(
+                if not self._another_bearer_before(toks, c.first) and _ORG_KIND_AFTER.match(
+                    self._text, toks[c.first][1]
+                ):
+                    ok.add(id(c))  # "the Wagner paramilitary group", "a senior Wagner commander"
+                elif not self._another_bearer_before(toks, c.first) and any(
                     o.form.watch.id != c.form.watch.id and id(o) in ok and s <= toks[o.first][0] < e
                     for o in chosen
                 ):
@@ -1097,6 +1131,10 @@ class VariantMatcher:
                 for wid, folded, trans in self._context.get(key, ()):
                     if wid not in found and _token_score(tok[2], tok[3], tok[4], folded, trans, False) > 0:
                         found.add(wid)
+            # A word made from a context word: Libyan, libyenne, libico, ливийских, الليبية of Libya.
+            for t in (tok[4], *script_variants(tok[2])):
+                for n in range(max(4, len(t) - 5), len(t)):
+                    found.update(self._context_stems.get(t[:n], ()))
         return found
 
     def _another_bearer_before(self, toks: list[_Tok], j: int) -> bool:
@@ -1228,6 +1266,35 @@ class VariantMatcher:
             and self._joined(toks, j - 1, _JOINER)
         )
 
+    def _given_in_full(self, toks: list[_Tok], j: int, given: list[str]) -> bool:
+        """Whether the given names ending at token j start with the watch's first: a later one alone is
+        shared by brothers (Hamdan Dagalo is any son of Hamdan; Mohamed Hamdan Dagalo is the watch)."""
+        k = len(given) - 1
+        while k >= 0 and j >= 0 and self._token_score(toks[j], fold(given[k]), given[k], alone=False) > 0:
+            if k == 0:
+                return True
+            if j == 0 or not self._joined(toks, j - 1, _JOINER):
+                return False
+            k, j = k - 1, j - 1
+        # Not the last given name before the surname: the first alone (Mohamed Dagalo) also counts.
+        return self._token_score(toks[j], fold(given[0]), given[0], alone=False) > 0 if j >= 0 else False
+
+    def _other_first_name(self, toks: list[_Tok], j: int, given: list[str]) -> bool:
+        """Whether spaCy reads a longer person's name that ends with the watch's given name at j and
+        starts with a word that is none of them: Abdelrahim Hamdan Dagalo is a brother of Mohamed Hamdan
+        Dagalo (they share their father's name), and engineer Belgassem Khalifa Haftar a son of Khalifa
+        Haftar. Without spaCy's PERSON over both words this is not told: capitals alone cannot tell a
+        given name from a German noun or a Turkish title."""
+        if j == 0:
+            return False
+        before = toks[j - 1]
+        entity = self._entities.get(before[0])
+        if entity is None or entity.label != "PERSON" or entity.end < toks[j][1]:
+            return False
+        return not _is_title(before) and not any(
+            self._token_score(before, fold(g), g, alone=False) > 0 for g in given
+        )
+
     def _preceded_by(self, toks: list[_Tok], j: int, lead: str) -> bool:
         """Whether the particle stands right before content token j ("Abu Grein")."""
         start = toks[j - 1][1] if j > 0 else 0
@@ -1294,7 +1361,11 @@ class VariantMatcher:
             if not self._joined(toks, j - 1, _JOINER):
                 continue
             if any(self._token_score(prev, fold(g), g, alone=False) > 0 for g in given):
-                if self._son_of(toks, j - 1):
+                if (
+                    self._son_of(toks, j - 1)
+                    or self._other_first_name(toks, j - 1, given)
+                    or not self._given_in_full(toks, j - 1, given)
+                ):
                     theirs = True
                 else:
                     ours = True
@@ -1317,8 +1388,17 @@ class VariantMatcher:
             if c.form.watch.kind == "location":
                 places[c.first].add(c.form.watch.id)
                 places[-(c.last + 1)].add(c.form.watch.id)
+        # A place's name after an honorific is a person's (Dr. Marib): so is every bare one in the article.
+        persons = {
+            c.form.watch.id
+            for c in cands
+            if c.form.watch.kind == "location"
+            and _HONORIFIC.search(text[max(0, toks[c.first][0] - 12) : toks[c.first][0]])
+        }
         for c in cands:
             start = toks[c.first][0]
+            if c.form.watch.id in persons and c.first == c.last:
+                continue
             fits = self._label_fits(c.form.watch, labels, start)
             if c.how in {"variant", "surname"} and c.score < VARIANT_SURE and not fits:
                 continue  # borderline spelling: only when spaCy agrees it is the right kind of name
@@ -1338,8 +1418,15 @@ class VariantMatcher:
                 and toks[c.last][4][-1:] not in _VOWELS
             ):
                 continue  # Tarhuna keeps its -a in any language, whatever GeoNames lists (Тархун: tarragon)
-            if c.form.watch.id in self._surname and not c.surname_only and self._son_of(toks, c.first):
-                continue  # بلقاسم خليفة حفتر: Belgassem, son of Khalifa Haftar
+            if (
+                c.form.watch.id in self._surname
+                and not c.surname_only
+                and (
+                    self._son_of(toks, c.first)
+                    or self._other_first_name(toks, c.first, self._given[c.form.watch.id])
+                )
+            ):
+                continue  # بلقاسم خليفة حفتر, engineer Belgassem Khalifa Haftar: a son of Khalifa Haftar
             if c.surname_only:
                 wid = c.form.watch.id
                 if wid not in bearers:

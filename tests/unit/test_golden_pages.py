@@ -82,3 +82,19 @@ def test_numpy_matmul_finds_the_same_entities() -> None:
         load_nlp.cache_clear()
     assert after == before
     assert sum(map(len, before)) > 20
+
+
+def test_lines_that_headline_other_stories_are_dropped() -> None:
+    from streams.stages.clean import drop_teasers
+
+    text = "\n".join(
+        [
+            "Haftar's forces withdrew.",
+            "Read also: Wagner leaves Sirte",
+            "More: Goita receives the governor",
+            "Lire aussi : le GNA à Tripoli",
+            "Читайте также: Хафтар в Москве",
+            "Reading also the statement, officials said more.",
+        ]
+    )
+    assert drop_teasers(text) == "Haftar's forces withdrew.\nReading also the statement, officials said more."

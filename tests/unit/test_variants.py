@@ -179,3 +179,29 @@ def test_an_organisation_by_its_bare_name() -> None:
     assert ids("Richard Wagner wrote operas. The Wagner festival opened.") == []
     assert ids("Ann Wagner visited Bakhmut.") == ["bakhmut"]
     assert ids("«Летючий голландець» Ріхарда Вагнера у Бахмуті") == ["bakhmut"]
+
+
+def test_other_bearers_of_a_watched_name() -> None:
+    """Brothers share their father's name; a place's name may be a person's; a village abroad is not."""
+    watches = [
+        Watch("hemedti", "actor", "Mohamed Hamdan Dagalo", ("Hemedti",)),
+        Watch("rsf", "actor", "Rapid Support Forces", ("RSF",)),
+        Watch("marib", "location", "Marib"),
+        Watch("derna", "location", "Derna"),
+        Watch("gna", "actor", "Government of National Accord", ("GNA",)),
+    ]
+    matcher = VariantMatcher(watches)
+
+    def ids(text: str) -> list[str]:
+        return list(dict.fromkeys(m.watch for m in matcher.match(text)))
+
+    brother = (
+        "Sanctions hit Abdelrahim Hamdan Dagalo of the Rapid Support Forces. Abdelrahim Dagalo denied it."
+    )
+    assert ids(brother) == ["rsf"]
+    assert ids("Mohamed Hamdan Dagalo leads the RSF. Dagalo said") == ["hemedti", "rsf"]
+    assert ids("Dr. Marib opened a clinic in Dearborn. Marib said the Rapid Support Forces") == ["rsf"]
+    assert ids("Floods hit Dernau on the Ahr. Dernau rebuilt its bridge.") == []
+    # Markup that glued a capitalised word; an article inserted in a translated name.
+    assert ids("forces of TheGovernment of National Accord") == ["gna"]
+    assert ids("the Government of the National Accord said") == ["gna"]
