@@ -1028,6 +1028,9 @@ class VariantMatcher:
     def _short_form(self, toks: list[_Tok], c: _Cand, labels: dict[int, Entity]) -> str | None:
         """What makes a match a short or shared form of its watch, one that needs the article's support;
         None for a full name."""
+        if c.how in ("variant", "surname") and c.score < VARIANT_SURE * (0.85 if c.surname_only else 1.0):
+            # Accepted only because spaCy labels it the right kind of name: any town abroad is a GPE.
+            return "a loose respelling that only spaCy's label vouches for"
         if c.how == "alias" and c.form.acronym:
             return "an acronym"
         if c.surname_only:

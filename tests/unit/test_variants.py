@@ -205,3 +205,16 @@ def test_other_bearers_of_a_watched_name() -> None:
     # Markup that glued a capitalised word; an article inserted in a translated name.
     assert ids("forces of TheGovernment of National Accord") == ["gna"]
     assert ids("the Government of the National Accord said") == ["gna"]
+
+
+def test_a_loose_respelling_needs_more_than_spacys_label() -> None:
+    """A spelling under 0.75 counts where spaCy labels it a place and the article supports the watch: any
+    town abroad is a GPE to spaCy."""
+    matcher = VariantMatcher([Watch("tarhuna", "location", "Tarhuna"), Watch("derna", "location", "Derna")])
+    text = "Flooding in Dernoioiu was reported."
+    start = text.index("Dernoioiu")
+    place = [Entity(text="Dernoioiu", label="GPE", start=start, end=start + 9)]
+    assert matcher.match(text, place) == []
+    assert "spaCy's label" in matcher.refused[0][1]
+    assert [m.watch for m in matcher.match(text + " Tarhuna too.", place)] == ["derna", "tarhuna"]
+    assert matcher.match(text) == []  # and without the label, not even tried
