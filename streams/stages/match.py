@@ -616,18 +616,20 @@ def _respelt(tok: _Tok, form: _Form) -> bool:
     with or without a case ending, is the name's transliteration (or that less its last vowel)."""
     if _ABJAD.search(tok[2]):
         return False  # Arabic and Hebrew words meet names on their skeleton, under their own rules
-    name = form.trans[0]
-    wanted = {name, name[:-1] if name[-1] in _VOWELS else name}
-    readings = (tok[4], *script_variants(tok[2]))
+    wanted, readings = _name_and_readings(tok, form)
     return not any(s in wanted for r in readings for s in stems(r))
+
+
+def _name_and_readings(tok: _Tok, form: _Form) -> tuple[set[str], tuple[str, ...]]:
+    """A one-word name as transliterated (and less its last vowel), and a word's readings."""
+    name = form.trans[0]
+    return {name, name[:-1] if name[-1] in _VOWELS else name}, (tok[4], *script_variants(tok[2]))
 
 
 def _latin_case_ending(tok: _Tok, form: _Form) -> bool:
     """Whether a Latin word met a one-word name only with a case ending cut off: machine translation's
     (Sirtu) or another word's (Dernau, a German village), which spaCy's label cannot tell apart."""
-    name = form.trans[0]
-    wanted = {name, name[:-1] if name[-1] in _VOWELS else name}
-    readings = (tok[4], *script_variants(tok[2]))
+    wanted, readings = _name_and_readings(tok, form)
     return tok[3].isascii() and not any(r in wanted for r in readings) and not _respelt(tok, form)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pytest
 
@@ -33,6 +34,11 @@ WATCHES = [
 # counts only in an article that shows it, so each text here gets a last paragraph that does.
 MATCHER = VariantMatcher([dataclasses.replace(w, context=("Libya",)) for w in WATCHES])
 SUPPORT = "\n\nLibya."
+
+
+def watch_ids(matcher: VariantMatcher, text: str) -> list[str]:
+    """The watches a matcher finds in the text, each once, in order."""
+    return list(dict.fromkeys(m.watch for m in matcher.match(text)))
 
 
 def named(text: str, entities: list[Entity] | None = None) -> list[tuple[str, str]]:
@@ -167,8 +173,7 @@ def test_an_organisation_by_its_bare_name() -> None:
     ]
     matcher = VariantMatcher(watches)
 
-    def ids(text: str) -> list[str]:
-        return list(dict.fromkeys(m.watch for m in matcher.match(text)))
+    ids = functools.partial(watch_ids, matcher)
 
     assert ids("Wagner kontrolliere die Stadt, behauptete Jewgeni Prigoschin.") == [
         "wagner-group",
@@ -192,8 +197,7 @@ def test_other_bearers_of_a_watched_name() -> None:
     ]
     matcher = VariantMatcher(watches)
 
-    def ids(text: str) -> list[str]:
-        return list(dict.fromkeys(m.watch for m in matcher.match(text)))
+    ids = functools.partial(watch_ids, matcher)
 
     brother = (
         "Sanctions hit Abdelrahim Hamdan Dagalo of the Rapid Support Forces. Abdelrahim Dagalo denied it."
