@@ -154,6 +154,13 @@ def _is_title(tok: _Tok) -> bool:
     return tok[3] in _TITLES or any(s in _title_readings() for s in stems(tok[4]))
 
 
+# Words a sentence starts with that are no one's given name ("Meanwhile Haftar said").
+_SENTENCE_WORDS = _words(
+    """meanwhile later then now yesterday today tomorrow however but and so also still instead earlier
+    separately previously initially eventually finally nevertheless moreover since when while after
+    before as if though although because once there here where why how what who this that these those
+    both neither either each every only even just thus hence indeed"""
+)
 # Ordered rewrites that fold the usual transliteration differences of Arabic and Russian names.
 _REWRITES: tuple[tuple[str, str], ...] = (
     ("dzh", "j"),
@@ -1374,7 +1381,11 @@ class VariantMatcher:
                     theirs = True
                 else:
                     ours = True
-            elif prev[4] != surname and (prev[2].isascii() or not _ABJAD.search(prev[2])):
+            elif (
+                prev[4] != surname
+                and prev[3] not in _SENTENCE_WORDS
+                and (prev[2].isascii() or not _ABJAD.search(prev[2]))
+            ):
                 theirs = True
             elif _ARABIC.search(prev[2]) and fold(prev[2]) in _ARABIC_GIVEN_NAMES:
                 # Arabic has no capitals to tell a given name from the noun before a surname ("قوات

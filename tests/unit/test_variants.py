@@ -222,3 +222,8 @@ def test_a_loose_respelling_needs_more_than_spacys_label() -> None:
     assert "spaCy's label" in matcher.refused[0][1]
     assert [m.watch for m in matcher.match(text + " Tarhuna too.", place)] == ["derna", "tarhuna"]
     assert matcher.match(text) == []  # and without the label, not even tried
+
+
+def test_a_sentences_first_word_is_no_other_bearer() -> None:
+    assert ("khalifa-haftar", "Haftar") in named("Talks failed. Meanwhile Haftar said his men held Sirte.")
+    assert ("khalifa-haftar", "Haftar") not in named("Saddam Haftar spoke in Sirte. Haftar said")
