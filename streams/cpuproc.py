@@ -50,10 +50,13 @@ def _die_with(parent: int) -> None:
 def init(parent: int, model: str, matmul: str) -> None:
     """Initializer of each CPU process: end with the parent, then load the model before any work."""
     _die_with(parent)
-    # Imported here, before any task: a task's deadline should not pay for trafilatura's import, and the
-    # broker module uses this one without wanting spaCy.
+    # Imported and warmed here, before any task: a task's deadline should not pay for trafilatura's import
+    # or the language model's load (a fresh process's first page took over 1 s on a busy machine and was
+    # dead-lettered as a timeout), and the broker module uses this one without wanting spaCy.
     import streams.stages.clean
-    import streams.stages.feeds  # noqa: F401
+    import streams.stages.feeds
+
+    streams.stages.clean.warm()
 
     if model:
         from streams.stages.ner import use_numpy_matmul, warm

@@ -170,6 +170,22 @@ async def test_the_deadline_counts_only_the_work_itself(slots: cpuproc.Slots) ->
     assert results == ["done"] * 4
 
 
+async def test_a_fresh_process_does_not_charge_its_warm_up_to_the_first_page(slots: cpuproc.Slots) -> None:
+    """A replaced process loads trafilatura's parsers and the language model (about 0.5 s) before any
+    deadline: its first page, 2 ms of work, fits in 0.2 s (0.4 s with the load). It did not, and was
+    dead-lettered as a timeout."""
+    with pytest.raises(cpuproc.WorkFailed):
+        await _run(slots, 0.5, spin, 60)  # one slot's process is killed and replaced
+    page = (
+        "<html><body><article><p>"
+        + "Officials said the road reopened on Monday. " * 12
+        + "</p></article></body></html>"
+    )
+    for _ in range(2):  # both slots, the new process among them
+        cleaned = await _run(slots, 0.2, clean_html, page, "https://fresh.example/a", "Fresh")
+        assert cleaned.language == "en"  # type: ignore[attr-defined]
+
+
 async def test_a_pathological_feed_ends_at_its_parse_deadline(slots: cpuproc.Slots) -> None:
     data = pathological_author_feed(16_000)  # about a minute of feedparser's time on this machine
     started = time.monotonic()
