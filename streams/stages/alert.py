@@ -31,6 +31,18 @@ def snippet(text: str, start: int, end: int, width: int) -> str:
     return ("…" if left > 0 else "") + body + ("…" if right < len(text) else "")
 
 
+def body_snippet(text: str, title: str, ordered: Sequence[WatchMatch], width: int) -> str:
+    """The snippet around the first mention in the body: the cleaner's text starts with the headline,
+    which the alert shows already, so the snippet never repeats it."""
+    first_line = text.split("\n", 1)[0]
+    skip = len(first_line) + 1 if title and " ".join(first_line.split()) == " ".join(title.split()) else 0
+    body = text[skip:]
+    first = next((m for m in ordered if m.start >= skip), None)
+    if first is None:  # named in the headline only: the body's opening
+        return snippet(body, 0, 0, 2 * width)
+    return snippet(body, first.start - skip, first.end - skip, width)
+
+
 def build_alert(
     *,
     url: str,
@@ -48,7 +60,6 @@ def build_alert(
         return None
     ordered = sorted(matches, key=lambda m: (m.start, m.end))
     watches = list(dict.fromkeys(m.watch for m in ordered))
-    first = ordered[0]
     return Alert(
         alert_id=alert_id(url),
         url=url,
@@ -58,7 +69,7 @@ def build_alert(
         published=published,
         watches=watches,
         matches=list(ordered),
-        snippet=snippet(text, first.start, first.end, snippet_chars),
+        snippet=body_snippet(text, title, ordered, snippet_chars),
         created_at=utcnow(),
         story_id=story_id,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streams.stages.feeds import BadFeed, FeedListError, parse_feed, read_feed_list
-from streams.stages.urls import canonical_url
+from streams.stages.urls import canonical_url, is_web_url
 
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"
 
@@ -63,7 +63,11 @@ def test_feed_list_names_the_bad_line(tmp_path: Path) -> None:
         ("HTTPS://Example.COM:443/a/b?utm_source=x&id=7#frag", "https://example.com/a/b?id=7"),
         ("http://example.com:8080", "http://example.com:8080/"),
         ("http://example.com/?b=2&a=1&fbclid=zz", "http://example.com/?a=1&b=2"),
+        # IPv6 literals keep their brackets (they were lost, and the URL no longer parsed).
+        ("http://[2001:DB8::10]/feed.xml", "http://[2001:db8::10]/feed.xml"),
+        ("http://[::1]:8080/a", "http://[::1]:8080/a"),
     ],
 )
 def test_canonical_url(url: str, canonical: str) -> None:
     assert canonical_url(url) == canonical
+    assert is_web_url(canonical) and canonical_url(canonical) == canonical

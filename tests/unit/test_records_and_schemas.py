@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from schemas import load_schema
-from streams.records import Alert, Entity, WireRecord
+from streams.records import Alert, Entity, WatchMatch, WireRecord
 from streams.stages.alert import alert_id, build_alert, render_text, snippet
 from streams.topics import RECORD_TYPES
 from tests.factories import mention
@@ -95,6 +95,39 @@ def test_no_alert_without_matches() -> None:
 
 def test_snippet_at_text_edges() -> None:
     assert snippet("Haftar spoke", 0, 6, 100) == "Haftar spoke"
+
+
+def test_the_snippet_does_not_repeat_the_headline() -> None:
+    title = "LNA units regroup east of Sirte"
+    text = f"{title}\nUnits loyal to Khalifa Haftar moved east of Sirte on Monday."
+
+    def alert_snippet(watch: str, surface: str) -> str:
+        start = text.index(surface)
+        match = WatchMatch(
+            watch=watch,
+            kind="location",
+            text=surface,
+            start=start,
+            end=start + len(surface),
+            how="exact",
+            score=1.0,
+        )
+        alert = build_alert(
+            url="u",
+            item_url="u",
+            title=title,
+            source="s",
+            published=None,
+            text=text,
+            matches=[match],
+            snippet_chars=200,
+        )
+        assert alert is not None
+        return alert.snippet
+
+    # Named in the headline first: the snippet is about the body's mention, without the headline.
+    assert alert_snippet("sirte", "Sirte") == "Units loyal to Khalifa Haftar moved east of Sirte on Monday."
+    assert alert_snippet("khalifa-haftar", "Khalifa Haftar").startswith("Units loyal")
 
 
 def test_entity_round_trip() -> None:
