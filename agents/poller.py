@@ -30,11 +30,13 @@ async def poll_feed(rt: Runtime, feed_url: str, schedule: Schedule | None = None
     except (FetchError, BadFeed, WorkFailed) as exc:
         reason_class = getattr(exc, "reason_class", "bad_feed")
         await rt.dead_letter(STAGE, feed_url, reason_class, str(exc))
+        rt.progress.feed_failures[feed_url] = (reason_class, str(exc))
         health = failed(health, now, reason_class, str(exc))
         if schedule is not None:
             schedule.failed(feed_url, time.monotonic(), getattr(exc, "retry_after", None))
         published = 0
     else:
+        rt.progress.feed_failures.pop(feed_url, None)
         health = succeeded(health, now, source, new_times)
         if schedule is not None:
             schedule.succeeded(feed_url)

@@ -49,6 +49,8 @@ class Progress:
     def __init__(self) -> None:
         self.pending: set[str] = set()
         self.outcomes: dict[str, str] = {}
+        # Feeds whose last poll failed: (reason class, message), by feed URL.
+        self.feed_failures: dict[str, tuple[str, str]] = {}
         self.polling_done = asyncio.Event()
         self._changed = asyncio.Event()
 

@@ -124,7 +124,24 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
         routing=routing,
     )
     print(f"wirewatch: {_summary(result)}", file=sys.stderr)
-    return 0
+    failed_all = _feed_failures(result)
+    return failed_all if once else 0
+
+
+def _feed_failures(result: RunResult) -> int:
+    """Say which feeds failed and why (and how to allow a refused network); 1 when every feed failed."""
+    if not result.feed_failures:
+        return 0
+    print(f"wirewatch: {len(result.feed_failures)} of {result.feeds} feed(s) failed:", file=sys.stderr)
+    for url, (reason, message) in sorted(result.feed_failures.items()):
+        print(f"  {url}: {reason}: {message}", file=sys.stderr)
+    if any(reason == "blocked_address" for reason, _ in result.feed_failures.values()):
+        print(
+            "  a feed on a private, loopback or link-local address is refused unless the config's "
+            "allow_networks (or WIREWATCH_ALLOW_NETWORKS) lists its network, e.g. 127.0.0.0/8",
+            file=sys.stderr,
+        )
+    return 1 if len(result.feed_failures) >= result.feeds else 0
 
 
 def _required_path(args: argparse.Namespace, key: str) -> Path:

@@ -38,6 +38,9 @@ class RunResult:
 
     outcomes: dict[str, str] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
+    #: Feeds whose last poll failed: (reason class, message), by feed URL.
+    feed_failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    feeds: int = 0
 
 
 def log_tasks(runtime: Runtime | None = None) -> None:
@@ -149,7 +152,12 @@ async def run_pipeline(
                     f"{len(runtime.progress.pending)} item(s) still in flight after {once_timeout:.0f}s: "
                     + ", ".join(sorted(runtime.progress.pending)[:5])
                 )
-        return RunResult(outcomes=dict(runtime.progress.outcomes), pending=set(runtime.progress.pending))
+        return RunResult(
+            outcomes=dict(runtime.progress.outcomes),
+            pending=set(runtime.progress.pending),
+            feed_failures=dict(runtime.progress.feed_failures),
+            feeds=len(feeds),
+        )
     finally:
         if worker is not None:
             await worker.stop()

@@ -138,6 +138,23 @@ async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
 
 
 @pytest.mark.integration
+async def test_run_once_over_feeds_that_all_failed_says_why_and_exits_non_zero(tmp_path: Path) -> None:
+    """A loopback feed without allow_networks is refused: said, with the setting to change, and exit 1."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/feed.xml\n")
+    env = {k: v for k, v in os.environ.items() if k != "WIREWATCH_ALLOW_NETWORKS"}
+    args = ["run", "--once", "--feeds", str(feeds), "--watchlist", str(demo_watchlist_path())]
+    code, _, err = await wirewatch(*args, "--data-dir", str(tmp_path / "data"), env=env)
+    assert code == 1, err
+    assert "1 of 1 feed(s) failed" in err and "http://127.0.0.1:9/feed.xml: blocked_address" in err, err
+    assert "allow_networks" in err
+    # Allowed, the same feed fails for another reason (nothing listens there), and the run still says so.
+    code, _, err = await wirewatch(*args, "--data-dir", str(tmp_path / "data2"))
+    assert code == 1, err
+    assert "blocked_address" not in err and "1 of 1 feed(s) failed" in err, err
+
+
+@pytest.mark.integration
 async def test_demo_prints_alerts_and_exits_zero() -> None:
     code, out, err = await wirewatch("demo")
     assert code == 0, err
