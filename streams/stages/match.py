@@ -216,11 +216,13 @@ _NUKTA_SOUNDS = {"\u091c": "z", "\u092b": "f", "\u0916": "kh", "\u0917": "gh", "
 _NUKTA = re.compile(f"([{''.join(_NUKTA_SOUNDS)}])\u093c")
 
 
-_ARABIC = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
-_HEBREW = re.compile(r"[\u05d0-\u05ea]")
+_ARABIC_LETTERS = "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff"
+_HEBREW_LETTERS = "\u05d0-\u05ea"
+_ARABIC = re.compile(f"[{_ARABIC_LETTERS}]")
+_HEBREW = re.compile(f"[{_HEBREW_LETTERS}]")
 # Scripts that write consonants and long vowels only (Arabic, Persian, Hebrew): names meet them on their
 # consonant skeleton.
-_ABJAD = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff\u05d0-\u05ea]")
+_ABJAD = re.compile(f"[{_ARABIC_LETTERS}{_HEBREW_LETTERS}]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _GREEK = re.compile(r"[\u0370-\u03ff]")
 # Arabic letters whose Latin spelling anyascii would lose or misplace: alef is the "a" of Idlib, ta marbuta
@@ -250,9 +252,10 @@ _HEBREW_PREP = str.maketrans(
 # Proclitics an Arabic word may carry, outermost first: "and"/"so", then "with/in", "for/to", "like",
 # then the article (ال; after ل it loses its alef: لل).
 _CONJUNCTIONS = ("", "\u0648", "\u0641")
-_HEBREW_PROCLITICS = frozenset("\u05d5\u05d4\u05d1\u05dc\u05de\u05e9\u05db")
 _PREPOSITIONS = ("", "\u0628", "\u0644", "\u0643")
 _ARTICLES = ("", "\u0627\u0644")
+# Hebrew's proclitics, in any order: and, the, in, to, from, that, like.
+_HEBREW_PROCLITICS = frozenset("\u05d5\u05d4\u05d1\u05dc\u05de\u05e9\u05db")
 
 
 def romanise(folded: str) -> str:
@@ -685,6 +688,8 @@ def particle(word: str) -> str | None:
     return None
 
 
+# "of" without "the" in an organisation's name.
+_OF = re.compile(r"\bof (?!the\b)")
 # The Arabic article in its Latin spellings.
 _ARTICLE_PARTICLES = frozenset({"al", "el", "ul", "ez", "es", "ed", "ad", "az", "ash"})
 # Particles that make a name rather than mark an article; "Abu Grein" is Abu Qurain, "Green" is not.
@@ -823,9 +828,8 @@ class VariantMatcher:
                 if form.acronym:
                     self._acronyms[raw[0]].append(form)
                     continue
-                if (len(raw) >= 3 and watch.kind == "actor" and watch.id not in self._surname) or raw[0][
-                    0
-                ].islower():
+                long_name = len(raw) >= 3 and watch.kind == "actor" and watch.id not in self._surname
+                if long_name or raw[0][0].islower():
                     # An organisation's long name, or an alias the analyst wrote in lower case (hutíes).
                     self._phrases[form.folded[0]].append(form)
                 kinds = [k for k, w in enumerate(form.folded) if w in _ORG_KINDS]
@@ -870,10 +874,9 @@ class VariantMatcher:
             if len(glued) < len(words):
                 out.append((text, how, tuple(glued)))
             person = _is_person(watch)
-            if watch.kind == "actor" and not person and re.search(r"\bof (?!the\b)", text):
+            if watch.kind == "actor" and not person and _OF.search(text):
                 # "Government of the National Accord", as translations and wire copy also write it.
-                wordy = re.sub(r"\bof (?!the\b)", "of the ", text, count=1)
-                out.append((text, how, tuple(_content(_TOKEN.findall(wordy)))))
+                out.append((text, how, tuple(_content(_TOKEN.findall(_OF.sub("of the ", text, count=1))))))
             if not person and watch.kind != "location":
                 continue
             for k in range(1, len(words) - (2 if person else 1)):
@@ -982,7 +985,8 @@ class VariantMatcher:
                         cands.append(_Cand(form, i, i + len(form.raw) - 1, 1.0, form.how, False))
                 continue
             for form, pos in self._anchored(tok, tok[0] in labels):
-                if self._is_surname(form, pos):
+                is_surname = self._is_surname(form, pos)
+                if is_surname:
                     surnames[form.watch.id].add(i)  # where the surname stands, for _other_bearers
                 placed = self._align(toks, i, form, pos)
                 if placed is not None:
@@ -995,7 +999,7 @@ class VariantMatcher:
                         else "variant"
                     )
                     cands.append(_Cand(form, first, last, score, how, False))
-                elif self._is_surname(form, pos):
+                elif is_surname:
                     score = self._token_score(tok, form.folded[pos], form.trans[pos])
                     if score > 0:
                         cands.append(_Cand(form, i, i, score * 0.85, "surname", True))
@@ -1093,13 +1097,11 @@ class VariantMatcher:
                 ok.add(id(c))
         sentences = text_units(self._text, "sentence") if any(c.how == "head" for c in doubtful) else []
         for c in doubtful:
-            if c.how == "head":
+            if c.how == "head" and not self._another_bearer_before(toks, c.first):
                 s, e = self._unit(sentences, toks[c.first][0])
-                if not self._another_bearer_before(toks, c.first) and _ORG_KIND_AFTER.match(
-                    self._text, toks[c.first][1]
-                ):
-                    ok.add(id(c))  # "the Wagner paramilitary group", "a senior Wagner commander"
-                elif not self._another_bearer_before(toks, c.first) and any(
+                # Before its kind or its members ("the Wagner paramilitary group", "a Wagner commander"),
+                # or beside another watch in its sentence.
+                if _ORG_KIND_AFTER.match(self._text, toks[c.first][1]) or any(
                     o.form.watch.id != c.form.watch.id and id(o) in ok and s <= toks[o.first][0] < e
                     for o in chosen
                 ):
@@ -1268,6 +1270,10 @@ class VariantMatcher:
             if not f.folded[-1].isascii()
         )
 
+    def _in_anothers_name(self, toks: list[_Tok], j: int, given: list[str]) -> bool:
+        """Whether the watch's given name at token j is the tail of someone else's chain of names."""
+        return self._son_of(toks, j) or self._other_first_name(toks, j, given)
+
     def _son_of(self, toks: list[_Tok], j: int) -> bool:
         """Whether an Arabic given name stands right before token j, making the name from j on a father's
         in a chain of names (بلقاسم خليفة حفتر is Belgassem, son of Khalifa Haftar)."""
@@ -1373,11 +1379,7 @@ class VariantMatcher:
             if not self._joined(toks, j - 1, _JOINER):
                 continue
             if any(self._token_score(prev, fold(g), g, alone=False) > 0 for g in given):
-                if (
-                    self._son_of(toks, j - 1)
-                    or self._other_first_name(toks, j - 1, given)
-                    or not self._given_in_full(toks, j - 1, given)
-                ):
+                if self._in_anothers_name(toks, j - 1, given) or not self._given_in_full(toks, j - 1, given):
                     theirs = True
                 else:
                     ours = True
@@ -1437,10 +1439,7 @@ class VariantMatcher:
             if (
                 c.form.watch.id in self._surname
                 and not c.surname_only
-                and (
-                    self._son_of(toks, c.first)
-                    or self._other_first_name(toks, c.first, self._given[c.form.watch.id])
-                )
+                and self._in_anothers_name(toks, c.first, self._given[c.form.watch.id])
             ):
                 continue  # بلقاسم خليفة حفتر, engineer Belgassem Khalifa Haftar: a son of Khalifa Haftar
             if c.surname_only:
