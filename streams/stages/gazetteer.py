@@ -108,9 +108,9 @@ def _place(city: dict[str, Any], watch: Watch) -> Place:
 
 
 #: Languages whose names of a country join its region's names: those of the corpus and of wire services.
-_LANGUAGES = frozenset(
-    {"en", "fr", "it", "de", "es", "pt", "nl", "pl", "ro", "cs", "hu", "sv", "ru", "uk", "bg", "sr", "mk"}
-    | {"el", "tr", "ar", "fa", "ur", "he", "hi", "id", "sw", "am", "ha", "so"}
+_LANGUAGES = (
+    *("en", "fr", "it", "de", "es", "pt", "nl", "pl", "ro", "cs", "hu", "sv", "ru", "uk", "bg", "sr", "mk"),
+    *("el", "tr", "ar", "fa", "ur", "he", "hi", "id", "sw", "am", "ha", "so"),
 )
 
 
@@ -119,7 +119,7 @@ def country_names(code: str) -> tuple[str, ...]:
     """A country's name in many languages, from the Unicode CLDR data Babel ships (nothing downloaded)."""
     from babel import Locale
 
-    names = (Locale.parse(lang).territories.get(code.upper()) for lang in sorted(_LANGUAGES))
+    names = (Locale.parse(lang).territories.get(code.upper()) for lang in _LANGUAGES)
     return tuple(dict.fromkeys(n for n in names if n))
 
 

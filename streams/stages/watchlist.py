@@ -55,7 +55,7 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
             watches_node = value
         elif key.value == "context":
             where = f"{source} line {_node_line(key)}"
-            shared = _words_list(yaml.safe_load(yaml.serialize(value)), where, "")
+            shared = _words_list(yaml.safe_load(yaml.serialize(value)), where, "context")
         else:
             raise WatchlistError(f"{source} line {_node_line(key)}: unknown key {key.value!r}")
     if not isinstance(watches_node, yaml.SequenceNode):
@@ -113,7 +113,7 @@ def _words_list(value: Any, where: str, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise WatchlistError(f"{where}: {what or 'context'} must be a list")
+        raise WatchlistError(f"{where}: {what} must be a list")
     return tuple(" ".join(str(a).split()) for a in value if str(a).strip())
 
 

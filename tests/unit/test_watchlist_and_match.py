@@ -99,3 +99,13 @@ def test_watchlist_errors_name_the_line(text: str, message: str) -> None:
         parse_watchlist(text, "w.yaml")
     assert message in str(info.value)
     assert str(info.value).startswith("w.yaml")
+
+
+def test_context_words_per_watch_and_for_the_whole_list() -> None:
+    text = "context: [Libya, Tripoli]\nwatches:\n  - {id: gna, kind: actor, name: GNA, context: [Sarraj, Libya]}\n"
+    (gna,) = parse_watchlist(text)
+    assert gna.context == ("Sarraj", "Libya", "Tripoli")  # its own first, each word once
+    with pytest.raises(WatchlistError, match="line 1: context must be a list"):
+        parse_watchlist("context: Libya\nwatches:\n  - {id: gna, kind: actor, name: GNA}\n")
+    with pytest.raises(WatchlistError, match="line 2: context of 'gna' must be a list"):
+        parse_watchlist("watches:\n  - {id: gna, kind: actor, name: GNA, context: Libya}\n")
