@@ -27,7 +27,7 @@ from streams.site import SiteServer, demo_watchlist_path, load_site
 from streams.stages.alert import render_text
 from streams.stages.clean import ExtractionFailed, clean_html, drop_teasers
 from streams.stages.feeds import FeedListError, read_feed_list
-from streams.stages.gazetteer import resolve
+from streams.stages.gazetteer import region_names, resolve, watch_countries
 from streams.stages.health import condition, render_table
 from streams.stages.language import identify
 from streams.stages.match import VariantMatcher, explain
@@ -172,9 +172,16 @@ def _watchlist_check(path: Path) -> int:
     """Print each watch, and for each place the GeoNames entry it resolved to and the names it brought."""
     watches = load_watchlist(path)
     places = resolve(watches)
+    countries = watch_countries(watches, places)
     print(f"{path}: {len(watches)} watches, {sum(w.kind == 'location' for w in watches)} of them places")
     for w in watches:
         print(f"  {w.id} ({w.kind}): {w.name}" + (f"; aliases: {', '.join(w.aliases)}" if w.aliases else ""))
+        # What supports the watch's short forms (acronyms, bare surnames, short or respelt place names).
+        code = countries.get(w.id)
+        region = f"{region_names(code)[0]} ({code}) and {region_names(code)[-1]}" if code else None
+        words = ", ".join((*w.context, *([region] if region else [])))
+        none = "none; its short forms need another watch in the article (give country:)"
+        print(f"      context: {words or none}")
         if w.kind != "location":
             continue
         place = places.get(w.id)

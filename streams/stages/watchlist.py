@@ -25,8 +25,10 @@ class Watch:
     kind: str
     name: str
     aliases: tuple[str, ...] = ()
-    #: For a location: the ISO 3166 country its GeoNames entry must be in, or that entry's ID itself.
+    #: The ISO 3166 country a location's GeoNames entry must be in, or an actor's country; its names (in
+    #: many languages) and its capital's are the watch's region, which supports its short forms.
     country: str | None = None
+    #: For a location: its GeoNames entry's ID.
     geonames: int | None = None
     #: Words that show an article is about this watch's world (Libya, Libyan, Tripoli): a short or shared
     #: form of the watch (an acronym, a bare surname, a short place name) counts only beside them or other
@@ -92,8 +94,8 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         geonames = data.get("geonames")
         if geonames is not None and (isinstance(geonames, bool) or not isinstance(geonames, int)):
             raise WatchlistError(f"{where}: geonames of {wid!r} must be a GeoNames ID (a number)")
-        if (country or geonames) and kind != "location":
-            raise WatchlistError(f"{where}: country and geonames are for locations; {wid!r} is an actor")
+        if geonames is not None and kind != "location":
+            raise WatchlistError(f"{where}: geonames is for locations; {wid!r} is an actor")
         watches.append(
             Watch(
                 id=wid,

@@ -40,22 +40,24 @@ def test_precision_and_recall(with_ner: bool) -> None:
 
 
 #: Issue 13's real-style English corpus (tests/data/corpus/english): the tuning set at the issue's 0.98;
-#: the held-out set, scored once (precision 1.000, recall 0.902) and then read, at what it scores now
-#: less a margin: its two misses need aliases no rule can infer ("Volcano of Anger" for Volcano of Rage,
-#: GSIM for JNIM).
-ENGLISH_FLOORS = {"tuning": 0.98, "heldout": 0.95}
+#: each held-out set was scored once (precision/recall 1.000/0.902 and 0.957/0.931) and then read. Over
+#: both, precision at 0.98 too; recall at what they score now less a margin: their four misses need
+#: aliases no rule can infer ("Volcano of Anger", "Volcano of the Wrath" for the Volcano of Rage; GSIM,
+#: the French acronym, for JNIM; "Wefaq government" for the GNA).
+ENGLISH_FLOORS = {("tuning",): (0.98, 0.98), ("heldout", "heldout2"): (0.98, 0.95)}
 
 
-@pytest.mark.parametrize("split", sorted(ENGLISH_FLOORS))
-def test_real_style_english_corpus(split: str) -> None:
-    articles = load_corpus(CORPUS / "english" / f"{split}.yaml")
+@pytest.mark.parametrize("splits", sorted(ENGLISH_FLOORS), ids="+".join)
+def test_real_style_english_corpus(splits: tuple[str, ...]) -> None:
+    articles = [a for split in splits for a in load_corpus(CORPUS / "english" / f"{split}.yaml")]
     watches = load_watchlist(CORPUS / "watchlist.yaml")
     assert len({a.id for a in articles}) == len(articles)
     assert all(a.expect <= {w.id for w in watches} for a in articles)
     report = evaluate(articles, watches, spacy_ner(DEFAULT_MODEL), resolve(watches))
     summary = f"misses {report.misses}, false alarms {report.false_alarms}"
-    assert report.precision >= ENGLISH_FLOORS[split], summary
-    assert report.recall >= ENGLISH_FLOORS[split], summary
+    precision, recall = ENGLISH_FLOORS[splits]
+    assert report.precision >= precision, summary
+    assert report.recall >= recall, summary
 
 
 def test_candidates_mode_loses_no_accuracy() -> None:

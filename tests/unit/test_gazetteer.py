@@ -72,8 +72,48 @@ def test_country_and_geonames_are_checked_in_the_watchlist() -> None:
         parse_watchlist("watches:\n  - {id: s, kind: location, name: Sirte, country: Libya}\n")
     with pytest.raises(WatchlistError, match="GeoNames ID"):
         parse_watchlist("watches:\n  - {id: s, kind: location, name: Sirte, geonames: abc}\n")
-    with pytest.raises(WatchlistError, match="are for locations"):
-        parse_watchlist("watches:\n  - {id: h, kind: actor, name: Haftar, country: LY}\n")
+    with pytest.raises(WatchlistError, match="geonames is for locations"):
+        parse_watchlist("watches:\n  - {id: h, kind: actor, name: Haftar, geonames: 2210554}\n")
+    assert (
+        parse_watchlist("watches:\n  - {id: h, kind: actor, name: Khalifa Haftar, country: ly}\n")[0].country
+        == "LY"
+    )
+
+
+LIBYA = """
+watches:
+  - {id: khalifa-haftar, kind: actor, name: Khalifa Haftar}
+  - {id: gna, kind: actor, name: Government of National Accord, aliases: [GNA]}
+  - {id: sirte, kind: location, name: Sirte}
+  - {id: jufra, kind: location, name: Jufra}
+"""
+
+
+def test_a_one_country_watchlist_makes_that_country_every_watchs_region(places: dict[str, object]) -> None:
+    """Sirte resolves to Libya and no watch names another country: Libya's names and its capital support
+    the short forms of every watch, Haftar's bare surname and an unresolved place's respelling too."""
+    watches = parse_watchlist(LIBYA)
+    matcher = VariantMatcher(watches, resolve(watches))
+
+    def found(text: str) -> list[str]:
+        return [m.watch for m in matcher.match(text)]
+
+    assert found("Hifter's forces shelled the capital on Sunday, said Libya's government.") == [
+        "khalifa-haftar"
+    ]
+    assert found("Jafra, in central Libya, hosts Russian jets.") == ["jufra"]
+    assert found("Pro-GNA fighters in Tripoli said they would talk.") == ["gna"]
+    assert found("ليبيا: قوات حفتر تتقدم") == ["khalifa-haftar"]  # the region in the article's script
+    assert found("The GNA said on Monday it would talk.") == []
+    assert matcher.refused[0][1].endswith("context word (Libya, Tripoli) in this article")
+    # A watchlist across countries gives an actor no region of its own: it may say which.
+    mixed = parse_watchlist(LIBYA + "  - {id: kidal, kind: location, name: Kidal}\n")
+    assert [m.watch for m in VariantMatcher(mixed, resolve(mixed)).match("GNA units near Tripoli")] == []
+    mixed = parse_watchlist(
+        LIBYA.replace("aliases: [GNA]", "aliases: [GNA], country: LY")
+        + "  - {id: kidal, kind: location, name: Kidal}\n"
+    )
+    assert [m.watch for m in VariantMatcher(mixed, resolve(mixed)).match("GNA units near Tripoli")] == ["gna"]
 
 
 def test_watchlist_check_prints_what_each_place_resolved_to(
@@ -89,4 +129,12 @@ def test_watchlist_check_prints_what_each_place_resolved_to(
     assert main(["watchlist", "check", str(path)]) == 0
     out = capsys.readouterr().out
     assert "GeoNames 2210554: Sirte, LY" in out and "سرت" in out
-    assert "abu-qurain (location): Abu Qurain\n      GeoNames: no town" in out
+    assert (
+        "abu-qurain (location): Abu Qurain\n      context: Libya (LY) and Tripoli\n      GeoNames: no town"
+        in out
+    )
+    path.write_text(path.read_text() + "  - {id: kidal, kind: location, name: Kidal}\n")
+    assert main(["watchlist", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "gna (actor): Government of National Accord\n      context: none; its short forms need" in out
+    assert "kidal (location): Kidal\n      context: Mali (ML) and Bamako" in out
