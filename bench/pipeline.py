@@ -369,7 +369,7 @@ async def main() -> None:
         load_corpus(corpus / "articles.yaml"),
         load_watchlist(corpus / "watchlist.yaml"),
     )
-    for mode, ner in (("all", spacy_ner(model)), ("candidates", candidate_ner(model, corpus_watches))):
+    for mode, ner in (("all", spacy_ner(model)), ("candidates", candidate_ner(model))):
         scored = evaluate(labelled, corpus_watches, ner)
         print(
             f"labelled corpus, entities {mode}: precision {scored.precision:.3f}, recall {scored.recall:.3f} "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -11,14 +11,13 @@ from string import Template
 
 import yaml
 
-from streams.records import Entity, as_records
+from streams.analysis import analyse
+from streams.settings import EntitiesMode
 from streams.site import Page, Site, render_page
 from streams.stages.clean import clean_html, drop_teasers
 from streams.stages.gazetteer import Place
 from streams.stages.match import VariantMatcher
 from streams.stages.watchlist import Watch
-
-Ner = Callable[[str], list[Entity]]
 
 
 @dataclass(frozen=True)
@@ -109,18 +108,27 @@ def article_text(a: LabelledArticle) -> str:
     return clean_html(markup, f"https://corpus.example/{a.id}").text
 
 
+@dataclass(frozen=True)
+class Ner:
+    """How spaCy runs while a corpus is scored: a model, and which articles it reads (Settings.entities)."""
+
+    model: str
+    mode: EntitiesMode = "all"
+
+
 def evaluate(
     articles: Sequence[LabelledArticle],
     watches: Sequence[Watch],
     ner: Ner | None,
     places: Mapping[str, Place] | None = None,
 ) -> Report:
-    """Run cleaning, NER (when given) and matching over every article and score the watch ids found."""
+    """Clean each article, then analyse it as the extractor does (NER when given) and score the watch ids."""
     matcher = VariantMatcher(watches, places)
     report = Report()
     for a in articles:
         text = article_text(a)
-        found = {m.watch for m in matcher.match(text, ner(text) if ner else [])}
+        _, matches = analyse(text, matcher, ner.model if ner else None, ner.mode if ner else "all")
+        found = {m.watch for m in matches}
         report.hits += len(found & a.expect)
         report.false_alarms += [(a.id, w) for w in sorted(found - a.expect)]
         report.misses += [(a.id, w) for w in sorted(a.expect - found)]
@@ -128,24 +136,10 @@ def evaluate(
 
 
 def spacy_ner(model: str) -> Ner:
-    """NER through the same function the extractor runs."""
-    from streams.stages.ner import entities
-
-    def run(text: str) -> list[Entity]:
-        return as_records(entities(text, model))
-
-    return run
+    """spaCy over every whole article."""
+    return Ner(model, "all")
 
 
-def candidate_ner(model: str, watches: Sequence[Watch]) -> Ner:
-    """NER as the extractor runs it with `entities: candidates`: only the sentences holding candidates."""
-    from streams.stages.match import sentences_around
-    from streams.stages.ner import entities_in_spans
-
-    matcher = VariantMatcher(watches)
-
-    def run(text: str) -> list[Entity]:
-        spans = sentences_around(text, matcher.candidate_offsets(text))
-        return as_records(entities_in_spans(text, spans, model)) if spans else []
-
-    return run
+def candidate_ner(model: str) -> Ner:
+    """spaCy as the extractor runs it with `entities: candidates`: only the sentences holding candidates."""
+    return Ner(model, "candidates")

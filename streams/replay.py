@@ -12,7 +12,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams import cpuproc
-from streams.records import Alert, CleanArticle, as_records
+from streams.analysis import decide, ner_job
+from streams.records import Alert, CleanArticle
 from streams.routes import Routing, deliveries_for
 from streams.senders import Pacer, deliver_once, delivery_policy
 from streams.settings import Settings
@@ -20,7 +21,6 @@ from streams.stages.alert import alert_for
 from streams.stages.deliver import DeliveryFailed, with_retries
 from streams.stages.gazetteer import resolve_apart
 from streams.stages.match import VariantMatcher
-from streams.stages.ner import entities
 from streams.stages.watchlist import Watch
 from streams.topics import ARTICLES_CLEAN
 
@@ -101,22 +101,17 @@ async def replay(
         topic = settings.topic_prefix + ARTICLES_CLEAN
         async for article in retained_articles(settings.broker, topic, since, until):
             seen += 1
-            model = settings.ner_model(article.language)
+            # As the live extractor does, `entities: candidates` included.
+            job = ner_job(article.text, settings.ner_model(article.language), settings.entities, matcher)
+            what = f"entity recognition of {article.url}"
             try:
                 found = (
-                    await slots.run_within(
-                        settings.ner_timeout,
-                        f"entity recognition of {article.url}",
-                        "ner_failed",
-                        functools.partial(entities, article.text, model),
-                    )
-                    if model
-                    else []
+                    await slots.run_within(settings.ner_timeout, what, "ner_failed", job.run) if job else []
                 )
             except cpuproc.WorkFailed as exc:
                 log.warning("replay skips %s: %s", article.url, exc)
                 continue
-            matches = matcher.match(article.text, as_records(found))
+            _, matches = decide(article.text, matcher, found)
             alert = alert_for(article, matches, settings.snippet_chars)
             if alert is None:
                 continue

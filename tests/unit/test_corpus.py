@@ -65,7 +65,7 @@ def test_candidates_mode_loses_no_accuracy() -> None:
     articles = load_corpus(CORPUS / "articles.yaml")
     watches = load_watchlist(CORPUS / "watchlist.yaml")
     everything = evaluate(articles, watches, spacy_ner(DEFAULT_MODEL))
-    candidates = evaluate(articles, watches, candidate_ner(DEFAULT_MODEL, watches))
+    candidates = evaluate(articles, watches, candidate_ner(DEFAULT_MODEL))
     assert (candidates.hits, candidates.false_alarms, candidates.misses) == (
         everything.hits,
         everything.false_alarms,
