@@ -1,31 +1,27 @@
-"""wirewatch's Faust agents, one module each; attach_agents wires them onto a runtime's app."""
+"""wirewatch's Faust agents, one module per stage of streams.pipeline.PIPELINE, which attaches them."""
 
 from __future__ import annotations
 
 import importlib
+import operator
 from typing import TYPE_CHECKING
+
+from streams.pipeline import PIPELINE
 
 if TYPE_CHECKING:
     from streams.app import Runtime
 
-#: Every agent module, in pipeline order; each exposes attach(runtime).
-AGENT_MODULES: tuple[str, ...] = (
-    "poller",
-    "fetcher",
-    "cleaner",
-    "deduper",
-    "extractor",
-    "alerter",
-    "notifier",
-    "deliverer",
-)
+#: Every agent module, in pipeline order: each has handle(runtime, record) for its input topic's records
+#: and, when it runs timers, start(runtime).
+AGENT_MODULES: tuple[str, ...] = tuple(stage.name for stage in PIPELINE)
 
 #: Marks this package as wirewatch's own, not the `agents` of the openai-agents distribution.
 WIREWATCH_AGENTS = True
 
 
 def attach_agents(runtime: Runtime, names: tuple[str, ...] | None = None) -> None:
-    """Import each agent module and attach its agent to the runtime's app."""
+    """Attach each stage's agent as PIPELINE declares it: its input topic, key, handler and copies."""
+    from streams.pipeline import topic_field
     from streams.settings import SettingsError
 
     for name in names or AGENT_MODULES:
@@ -33,5 +29,23 @@ def attach_agents(runtime: Runtime, names: tuple[str, ...] | None = None) -> Non
             raise SettingsError(
                 f"setting 'agents': unknown agent {name!r}; known: {', '.join(AGENT_MODULES)}"
             )
-        module = importlib.import_module(f"{__package__}.{name}")
-        module.attach(runtime)
+    for stage in PIPELINE:
+        if names and stage.name not in names:
+            continue
+        module = importlib.import_module(f"{__package__}.{stage.name}")
+        if stage.input is not None:
+            copies = {
+                "one": 1,
+                "cpu": runtime.cpu_concurrency,
+                "fetch": runtime.settings.fetch_concurrency,
+            }[stage.concurrency]
+            runtime.stage_agent(
+                getattr(runtime.topics, topic_field(stage.input)),
+                stage.name,
+                module.handle,
+                key=operator.attrgetter(stage.key),
+                concurrency=copies,
+            )
+        start = getattr(module, "start", None)
+        if start is not None:
+            start(runtime)

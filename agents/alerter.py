@@ -32,7 +32,3 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
         first = story[0] if story else alert.alert_id
         rt.dedupe.record_story(art.story_id, first, sorted(set(known or ()) | set(alert.watches)))
     return "alerted"
-
-
-def attach(rt: Runtime) -> None:
-    rt.stage_agent(rt.topics.articles_entities, STAGE, handle, key=lambda art: art.url)

@@ -39,9 +39,3 @@ async def handle(rt: Runtime, raw: RawArticle) -> str:
     article = await clean_article(rt, raw)
     await rt.send(rt.topics.articles_dedupe, article.text_hash, article)
     return "cleaned"
-
-
-def attach(rt: Runtime) -> None:
-    rt.stage_agent(
-        rt.topics.articles_raw, STAGE, handle, key=lambda raw: raw.item_url, concurrency=rt.cpu_concurrency
-    )

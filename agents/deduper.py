@@ -34,7 +34,3 @@ def story_of(rt: Runtime, sig: stories.Signature, bands: list[str]) -> str | Non
         if score >= best_score:
             best, best_score = candidate, score
     return best
-
-
-def attach(rt: Runtime) -> None:
-    rt.stage_agent(rt.topics.articles_dedupe, STAGE, handle, key=lambda article: article.url)

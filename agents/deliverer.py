@@ -99,9 +99,8 @@ async def flush_due(rt: Runtime, now: float, queued: set[str]) -> int:
     return count
 
 
-def attach(rt: Runtime) -> None:
-    # One copy: a destination's alerts go out in the order they were queued.
-    rt.stage_agent(rt.topics.deliveries, STAGE, handle, key=lambda delivery: delivery.delivery_id)
+def start(rt: Runtime) -> None:
+    """The digest timer (the deliverer has one copy: a destination's alerts go out in queued order)."""
     queued: set[str] = set()
 
     # Reads state only: tables change only while a record is handled, so the flush itself is a record.

@@ -71,13 +71,3 @@ async def handle(rt: Runtime, item: FeedItem) -> str:
     await rt.send(rt.topics.articles_raw, item.url, raw)
     rt.dedupe.record_item_fetched(item.url)
     return "fetched"
-
-
-def attach(rt: Runtime) -> None:
-    rt.stage_agent(
-        rt.topics.feed_items,
-        STAGE,
-        handle,
-        key=lambda item: item.url,
-        concurrency=rt.settings.fetch_concurrency,
-    )

@@ -13,7 +13,3 @@ async def handle(rt: Runtime, alert: Alert) -> str:
         await sink(alert)
     rt.progress.finish(alert.item_url, "alert")
     return "notified"
-
-
-def attach(rt: Runtime) -> None:
-    rt.stage_agent(rt.topics.alerts, STAGE, handle, key=lambda alert: alert.alert_id)

@@ -139,7 +139,8 @@ class Schedule:
         self.due[feed] = now + max(delay, retry_after or 0.0)
 
 
-def attach(rt: Runtime) -> None:
+def start(rt: Runtime) -> None:
+    """The poller's timer: each due feed polled, on the group's leader only."""
     schedule = Schedule(rt.feeds, rt.settings.poll_interval, rt.settings.feed_backoff_max)
     polled_once: set[str] = set()
     busy = asyncio.Lock()

@@ -16,9 +16,11 @@ from typing import Any, TextIO
 
 import orjson
 
+from streams.analysis import analyse
 from streams.app import AlertSink
 from streams.broker import BrokerError, read_topic
-from streams.records import Alert, as_records
+from streams.records import Alert
+from streams.pipeline import render_topology
 from streams.replay import ReplayError, parse_when, replay
 from streams.routes import ConfigError, load_routing
 from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
@@ -31,7 +33,7 @@ from streams.stages.gazetteer import region_names, resolve, watch_countries
 from streams.stages.health import condition, render_table
 from streams.stages.language import identify
 from streams.stages.match import VariantMatcher, explain
-from streams.stages.ner import ModelNotInstalled, entities
+from streams.stages.ner import ModelNotInstalled
 from streams.stages.watchlist import WatchlistError, load_watchlist
 from streams.state import STATE_FILE, StateStore
 from streams.topics import FEEDS_HEALTH
@@ -217,8 +219,7 @@ def _match(args: argparse.Namespace) -> int:
             continue
         # The pipeline for the text's language (none for most: the matcher then decides alone).
         model = None if args.no_ner else args.model or Settings().ner_model(language)
-        ents = as_records(entities(text, model)) if model else []
-        matches = matcher.match(text, ents)
+        ents, matches = analyse(text, matcher, model)
         if args.explain:
             covering = {k: e.label for e in ents for k in range(e.start, e.end)}
             print(f"{path}: {title}")
@@ -330,6 +331,8 @@ def _parser() -> argparse.ArgumentParser:
     wl.add_argument("action", choices=["check"])
     wl.add_argument("path", type=Path)
 
+    sub.add_parser("topology", help="print the pipeline: each stage's topics, key and concurrency")
+
     match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
     match.add_argument("--watchlist", type=Path, required=True)
     match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
@@ -351,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "topology":
+            print(render_topology(), end="")
+            return 0
         if args.command == "match":
             return _match(args)
         if args.command == "watchlist":

@@ -1,0 +1,60 @@
+"""PIPELINE is the topology: the agents follow it, the README and `wirewatch topology` print it."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+from streams.cli import main
+from streams.pipeline import PIPELINE, render_topology, topic_field
+from streams.topics import DEADLETTER, RECORD_TYPES, Topics
+
+ROOT = Path(__file__).resolve().parents[2]
+# What a Runtime method an agent calls writes to, besides rt.topics.<name> it names itself.
+_WRITES_THROUGH = {"publish_alert": {"alerts", "deliveries"}, "dead_letter": {"deadletter"}}
+
+
+def test_the_readmes_diagram_is_the_declared_one() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```\n", readme.index("<!-- `wirewatch topology`")) + 4
+    assert readme[start : readme.index("```", start)] == render_topology()
+
+
+def test_wirewatch_topology_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["topology"]) == 0
+    assert capsys.readouterr().out == render_topology()
+
+
+def test_every_stage_keys_a_field_of_its_input_record_and_reads_a_declared_topic() -> None:
+    fields = set(Topics.__dataclass_fields__)
+    for stage in PIPELINE:
+        for topic in (*([stage.input] if stage.input else []), *stage.outputs):
+            assert topic in RECORD_TYPES and topic_field(topic) in fields, (stage.name, topic)
+        if stage.input is not None:
+            record = RECORD_TYPES[stage.input]
+            assert stage.key in {n for c in record.__mro__ for n in getattr(c, "__annotations__", {})}, (
+                stage.name
+            )
+
+
+@pytest.mark.parametrize("stage", PIPELINE, ids=lambda s: s.name)
+def test_each_agent_writes_only_the_topics_its_stage_declares(stage: object) -> None:
+    from streams.pipeline import Stage
+
+    assert isinstance(stage, Stage)
+    module = importlib.import_module(f"agents.{stage.name}")
+    assert callable(getattr(module, "handle" if stage.input else "start"))
+    tree = ast.parse((ROOT / "agents" / f"{stage.name}.py").read_text(encoding="utf-8"))
+    written: set[str] = set()
+    for node in ast.walk(tree):
+        # rt.send(rt.topics.X, ...), and the Runtime's methods that write for the agent.
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr == "send" and node.args and isinstance(node.args[0], ast.Attribute):
+                written.add(node.args[0].attr)
+            written |= _WRITES_THROUGH.get(node.func.attr, set())
+    declared = {topic_field(t) for t in (*stage.outputs, DEADLETTER)}
+    assert written <= declared, f"{stage.name} writes {sorted(written - declared)} it does not declare"
+    assert {topic_field(t) for t in stage.outputs} <= written, f"{stage.name} declares more than it writes"
