@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import logging
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import aiohttp
 import faust
@@ -20,7 +16,9 @@ from faust.types import Message, StreamT, TopicT
 
 from streams import cpuproc
 from streams.broker import TopicSpec
-from streams.faust_patches import IdempotentTransport, OffsetGuard, Transport
+from streams.faust_patches import WireApp
+from streams.pipeline import load_agents_package
+from streams.progress import Progress
 from streams.records import Alert, DeadLetter, Delivery, WireRecord, utcnow
 from streams.routes import Routing
 from streams.senders import Pacer, delivery_policy
@@ -41,51 +39,6 @@ T = TypeVar("T")
 R = TypeVar("R", bound=WireRecord)
 
 AlertSink = Callable[[Alert], Awaitable[None]]
-
-
-class Progress:
-    """Which feed items are still in flight, so `run --once` knows when everything has gone through."""
-
-    def __init__(self) -> None:
-        self.pending: set[str] = set()
-        self.outcomes: dict[str, str] = {}
-        # Feeds whose last poll failed: (reason class, message), by feed URL.
-        self.feed_failures: dict[str, tuple[str, str]] = {}
-        self.polling_done = asyncio.Event()
-        self._changed = asyncio.Event()
-
-    def expect(self, key: str) -> None:
-        if key not in self.outcomes:
-            self.pending.add(key)
-
-    def finish(self, key: str | None, outcome: str) -> None:
-        if key is None:
-            return
-        self.pending.discard(key)
-        self.outcomes.setdefault(key, outcome)
-        self._changed.set()
-
-    @property
-    def idle(self) -> bool:
-        return self.polling_done.is_set() and not self.pending
-
-    async def wait_idle(self, timeout: float) -> bool:
-        """True once polling is done and no item is in flight; False if the timeout passes first."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.idle:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            waiters = [
-                asyncio.ensure_future(self._changed.wait()),
-                asyncio.ensure_future(self.polling_done.wait()),
-            ]
-            _, undone = await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in undone:
-                waiter.cancel()
-        return True
 
 
 @dataclass
@@ -310,71 +263,6 @@ class Runtime:
 def _robots_agent(user_agent: str) -> str:
     """The product token robots.txt rules name: "wirewatch" of "wirewatch/0.1 (+https://...)"."""
     return user_agent.split("/", 1)[0].split()[0] if user_agent.strip() else "*"
-
-
-_OWN_AGENTS = "wirewatch_agents"
-
-
-def load_agents_package() -> ModuleType:
-    """This repository's `agents` package, even where openai-agents' top-level `agents` shadows it."""
-    import agents
-
-    if getattr(agents, "WIREWATCH_AGENTS", False):
-        return agents
-    if _OWN_AGENTS in sys.modules:
-        return sys.modules[_OWN_AGENTS]
-    # Another distribution's `agents` came first on sys.path. Load ours beside it under its own name,
-    # leaving the other one untouched for whoever imported it.
-    init = Path(__file__).resolve().parent.parent / "agents" / "__init__.py"
-    spec = importlib.util.spec_from_file_location(
-        _OWN_AGENTS, init, submodule_search_locations=[str(init.parent)]
-    )
-    if spec is None or spec.loader is None or not init.is_file():
-        raise ImportError(
-            f"the package 'agents' imported from {agents.__file__} is not wirewatch's "
-            "(openai-agents installs one of that name); install wirewatch in a virtualenv of its own"
-        )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_OWN_AGENTS] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class WireApp(faust.App):
-    """A Faust app that never commits an offset it has not processed, with idempotent producers if asked."""
-
-    idempotent = False
-    fetch_wait = 1.5
-    offset_guard: OffsetGuard | None = None
-
-    _resumed: frozenset[Any] = frozenset()
-
-    def _new_consumer(self) -> Any:
-        consumer: Any = super()._new_consumer()
-        self.offset_guard = OffsetGuard(consumer)
-        return consumer
-
-    def on_rebalance_end(self) -> None:
-        super().on_rebalance_end()
-        # The moment the agents may handle records of their new partitions again: what an operator (and
-        # bench/faults.py) reads to know how long a worker's death left its partitions unattended.
-        assigned = frozenset(
-            tp for tp in self.consumer.assignment() if self.topics.acks_enabled_for(tp.topic)
-        )
-        log.info(
-            "streams resumed after rebalance: %d partition(s), %d taken over",
-            len(assigned),
-            len(assigned - self._resumed),
-        )
-        self._resumed = assigned
-
-    def _new_transport(self) -> Any:
-        transport = IdempotentTransport if self.idempotent else Transport
-        return transport(self.conf.broker_consumer, self)
-
-    def _new_producer_transport(self) -> Any:
-        transport = IdempotentTransport if self.idempotent else Transport
-        return transport(self.conf.broker_producer, self)
 
 
 def create_app(settings: Settings, broker_url: str, *, idempotent: bool = False) -> faust.App:

@@ -19,8 +19,8 @@ import orjson
 from streams.analysis import analyse
 from streams.app import AlertSink
 from streams.broker import BrokerError, read_topic
-from streams.records import Alert
 from streams.pipeline import render_topology
+from streams.records import Alert
 from streams.replay import ReplayError, parse_when, replay
 from streams.routes import ConfigError, load_routing
 from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline

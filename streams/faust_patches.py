@@ -12,7 +12,8 @@ tests/unit/test_faust_patches.py fails if any private attribute used here disapp
 - aiokafka AIOKafkaConsumer: ``_fetch_max_wait_ms``, ``_fetcher``, ``_subscription`` (a partition's
   ``subscription.assignment.state_value(tp)``: ``has_valid_position``, ``position``) and, for diagnosis
   only, the fetcher's ``_fetch_task``, ``_in_flight``, ``_pending_tasks``, ``_records``, ``_subscriptions``;
-- faust Recovery (diagnosis only): ``active_highwaters``, ``active_offsets``.
+- faust Recovery (diagnosis only): ``active_highwaters``, ``active_offsets``;
+- faust App (WireApp): ``_new_consumer``, ``_new_transport``, ``_new_producer_transport`` (overridden).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, cast
 
+import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from streams import metrics
@@ -492,3 +494,40 @@ def _ranges(offsets: Iterable[int]) -> str:
     if run:
         out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
     return ", ".join(out)
+
+
+class WireApp(faust.App):
+    """A Faust app that never commits an offset it has not processed, with idempotent producers if asked."""
+
+    idempotent = False
+    fetch_wait = 1.5
+    offset_guard: OffsetGuard | None = None
+
+    _resumed: frozenset[Any] = frozenset()
+
+    def _new_consumer(self) -> Any:
+        consumer: Any = super()._new_consumer()
+        self.offset_guard = OffsetGuard(consumer)
+        return consumer
+
+    def on_rebalance_end(self) -> None:
+        super().on_rebalance_end()
+        # The moment the agents may handle records of their new partitions again: what an operator (and
+        # bench/faults.py) reads to know how long a worker's death left its partitions unattended.
+        assigned = frozenset(
+            tp for tp in self.consumer.assignment() if self.topics.acks_enabled_for(tp.topic)
+        )
+        log.info(
+            "streams resumed after rebalance: %d partition(s), %d taken over",
+            len(assigned),
+            len(assigned - self._resumed),
+        )
+        self._resumed = assigned
+
+    def _new_transport(self) -> Any:
+        transport = IdempotentTransport if self.idempotent else Transport
+        return transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        transport = IdempotentTransport if self.idempotent else Transport
+        return transport(self.conf.broker_producer, self)

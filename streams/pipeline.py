@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 from streams.topics import (
@@ -139,3 +143,31 @@ def render_topology() -> str:
         for r in table
     ]
     return "\n".join(lines) + "\n"
+
+
+_OWN_AGENTS = "wirewatch_agents"
+
+
+def load_agents_package() -> ModuleType:
+    """This repository's `agents` package, even where openai-agents' top-level `agents` shadows it."""
+    import agents
+
+    if getattr(agents, "WIREWATCH_AGENTS", False):
+        return agents
+    if _OWN_AGENTS in sys.modules:
+        return sys.modules[_OWN_AGENTS]
+    # Another distribution's `agents` came first on sys.path. Load ours beside it under its own name,
+    # leaving the other one untouched for whoever imported it.
+    init = Path(__file__).resolve().parent.parent / "agents" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        _OWN_AGENTS, init, submodule_search_locations=[str(init.parent)]
+    )
+    if spec is None or spec.loader is None or not init.is_file():
+        raise ImportError(
+            f"the package 'agents' imported from {agents.__file__} is not wirewatch's "
+            "(openai-agents installs one of that name); install wirewatch in a virtualenv of its own"
+        )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_OWN_AGENTS] = module
+    spec.loader.exec_module(module)
+    return module

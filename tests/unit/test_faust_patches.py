@@ -58,3 +58,10 @@ def test_aiokafka_members() -> None:
 
 def test_faust_recovery_members() -> None:
     assert not assigned_in(Recovery, "active_highwaters", "active_offsets")
+
+
+def test_faust_app_members() -> None:
+    import faust
+
+    for name in ("_new_consumer", "_new_transport", "_new_producer_transport", "on_rebalance_end"):
+        assert callable(getattr(faust.App, name, None)), name
