@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.app import Runtime
+from streams.progress import Finished
 from streams.records import ArticleEntities
 from streams.routes import deliveries_for
 from streams.stages.alert import alert_for
@@ -13,17 +14,14 @@ STAGE = "alerter"
 async def handle(rt: Runtime, art: ArticleEntities) -> str:
     alert = alert_for(art, art.matches, rt.settings.snippet_chars)
     if alert is None:
-        rt.progress.finish(art.item_url, "no watch named")
-        return "no watch named"
+        return Finished("no watch named")
     if rt.dedupe.has_alert(alert.alert_id):
-        rt.progress.finish(art.item_url, "alert already raised")
-        return "alert already raised"
+        return Finished("alert already raised")
     story = rt.dedupe.story(art.story_id) if art.story_id else None
     known = story[1] if story else None
     if known is not None and set(alert.watches) <= set(known):
         # Another outlet's copy, or an update, of a story already alerted, naming nothing new.
-        rt.progress.finish(art.item_url, "story already alerted")
-        return "story already alerted"
+        return Finished("story already alerted")
     # A later alert of a story is posted, where the destination can, as a reply to the story's first.
     deliveries = deliveries_for(rt.routing, art, alert, reply_to=story[0] if story else "")
     await rt.publish_alert(alert, deliveries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.app import Runtime
+from streams.progress import Finished
 from streams.records import CleanArticle
 from streams.stages import stories
 from streams.stages.alert import alert_id
@@ -13,8 +14,7 @@ STAGE = "deduper"
 async def handle(rt: Runtime, article: CleanArticle) -> str:
     duplicate = rt.dedupe.duplicate_of(article.url, article.text_hash)
     if duplicate is not None:
-        rt.progress.finish(article.item_url, f"duplicate: {duplicate}")
-        return "duplicate"
+        return Finished(f"duplicate: {duplicate}")
     sig = stories.signature(article.text)
     bands = stories.band_keys(sig)
     story_id = story_of(rt, sig, bands) or alert_id(article.url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from streams.app import Runtime
+from streams.progress import Finished
 from streams.records import Delivery, utcnow
 from streams.senders import deliver_once
 from streams.stages.deliver import DeliveryFailed, with_retries
@@ -40,8 +41,7 @@ def throttle(rt: Runtime, delivery: Delivery, now: float) -> bool:
 async def handle(rt: Runtime, delivery: Delivery) -> str:
     # A record read again after a crash or a rebalance: the destination already has it.
     if rt.dedupe.delivered(delivery.delivery_id):
-        rt.progress.finish(delivery.delivery_id, "already delivered")
-        return "already delivered"
+        return Finished("already delivered")
     digest = delivery.delivery_id.startswith(DIGEST)
     held_ids: list[str] = []
     if digest:
@@ -51,8 +51,7 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
         held_ids = [d.delivery_id for d in held]
         delivery = delivery.derive(alerts=[alert for d in held for alert in d.alerts])
     elif throttle(rt, delivery, time.time()):
-        rt.progress.finish(delivery.delivery_id, "held for digest")
-        return "held for digest"
+        return Finished("held for digest")
     item_url = delivery.alerts[0].item_url if delivery.alerts else None
     dest = rt.routing.destinations.get(delivery.destination)
     try:
@@ -73,13 +72,11 @@ async def handle(rt: Runtime, delivery: Delivery) -> str:
         # Settled: the dead letter holds it now, so it leaves the outbox.
         for delivery_id in [delivery.delivery_id, *held_ids]:
             rt.dedupe.record_delivered(delivery_id, utcnow())
-        rt.progress.finish(delivery.delivery_id, "undeliverable")
-        return "undeliverable"
+        return Finished("undeliverable")
     rt.dedupe.record_delivered(delivery.delivery_id, utcnow(), refs[0] if refs else None)
     for delivery_id in held_ids:
         rt.dedupe.record_delivered(delivery_id, utcnow())
-    rt.progress.finish(delivery.delivery_id, "delivered")
-    return "digest delivered" if digest else "delivered"
+    return Finished("delivered")
 
 
 async def flush_due(rt: Runtime, now: float, queued: set[str]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.app import Runtime
+from streams.progress import Finished
 from streams.records import FeedItem, RawArticle, utcnow
 from streams.stages.fetch import FetchError, Response, decode_html, strip_inert
 
@@ -65,8 +66,7 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
 async def handle(rt: Runtime, item: FeedItem) -> str:
     # A new poller (another worker became leader, or one with an empty data dir) publishes items again.
     if rt.dedupe.item_fetched(item.url):
-        rt.progress.finish(item.url, "already fetched")
-        return "already fetched"
+        return Finished("already fetched")
     raw = await fetch_article(rt, item)
     await rt.send(rt.topics.articles_raw, item.url, raw)
     rt.dedupe.record_item_fetched(item.url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.app import Runtime
+from streams.progress import Finished
 from streams.records import Alert
 
 STAGE = "notifier"
@@ -11,5 +12,4 @@ STAGE = "notifier"
 async def handle(rt: Runtime, alert: Alert) -> str:
     for sink in rt.alert_sinks:
         await sink(alert)
-    rt.progress.finish(alert.item_url, "alert")
-    return "notified"
+    return Finished("alert")

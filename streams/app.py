@@ -18,7 +18,7 @@ from streams import cpuproc
 from streams.broker import TopicSpec
 from streams.faust_patches import WireApp
 from streams.pipeline import load_agents_package
-from streams.progress import Progress
+from streams.progress import Finished, Progress
 from streams.records import Alert, DeadLetter, Delivery, WireRecord, utcnow
 from streams.routes import Routing
 from streams.senders import Pacer, delivery_policy
@@ -205,12 +205,15 @@ class Runtime:
             async for value in stream:
                 event = stream.current_event
                 outcome = "dead-lettered"
+                item = getattr(value, "item_url", None) or key(value)
                 try:
-                    async with self.guard(stage, key(value), getattr(value, "item_url", None) or key(value)):
+                    async with self.guard(stage, key(value), item):
                         outcome = await handler(self, value)
                 except Exception as exc:
                     self._agent_died(stage, exc)
                     raise
+                if isinstance(outcome, Finished):
+                    self.progress.finish(item, str(outcome))
                 # Handled, or dead-lettered: only now may the commit move past this record.
                 if event is not None:
                     self._handled(event.message)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 
 
+class Finished(str):
+    """A stage's outcome that ends an item's way through the pipeline ("duplicate", "no watch named"):
+    the stage wrapper records it in Progress. A plain string outcome hands the item on."""
+
+
 class Progress:
     """Which feed items are still in flight, so `run --once` knows when everything has gone through."""
 
