@@ -19,6 +19,7 @@ from streams.broker import TopicSpec
 from streams.faust_patches import WireApp
 from streams.pipeline import load_agents_package
 from streams.progress import Finished, Progress
+from streams.reasons import ReasonClass
 from streams.records import Alert, DeadLetter, Delivery, WireRecord, utcnow
 from streams.routes import Routing
 from streams.senders import Pacer, delivery_policy
@@ -141,7 +142,13 @@ class Runtime:
         await self.slots.warm()
 
     async def run_cpu(
-        self, limit: float, what: str, crash_class: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+        self,
+        limit: float,
+        what: str,
+        crash_class: ReasonClass,
+        fn: Callable[P, T],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
         """fn in a CPU process, away from the event loop; WorkFailed past `limit` seconds or on a crash."""
         return await self.slots.run_within(limit, what, crash_class, functools.partial(fn, *args, **kwargs))

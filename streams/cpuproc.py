@@ -16,6 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from streams.reasons import ReasonClass
+
 T = TypeVar("T")
 log = logging.getLogger("wirewatch")
 
@@ -85,7 +87,7 @@ def _spawn(model: str, matmul: str) -> ProcessPoolExecutor:
 class WorkFailed(Exception):
     """Work on a CPU slot that ran past its deadline or took its process down; reason_class says which."""
 
-    def __init__(self, reason_class: str, message: str) -> None:
+    def __init__(self, reason_class: ReasonClass, message: str) -> None:
         super().__init__(message)
         self.reason_class = reason_class
 
@@ -129,7 +131,7 @@ class Slots:
         executor.shutdown(wait=False, cancel_futures=True)
 
     async def run_within(
-        self, deadline: float | None, what: str, crash_class: str, call: Callable[[], T]
+        self, deadline: float | None, what: str, crash_class: ReasonClass, call: Callable[[], T]
     ) -> T:
         """call() on a free slot; WorkFailed('timeout') past deadline seconds of its own run."""
         free = self._queue()

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from streams.records import Alert, Delivery, WatchMatch, utcnow
 from streams.settings import read_config
@@ -60,8 +60,8 @@ class Route:
     name: str
     to: tuple[str, ...]
     watches: frozenset[str] = frozenset()
-    match: str = "any"
-    near: str | None = None
+    match: Literal["any", "all"] = "any"
+    near: Literal["sentence", "paragraph"] | None = None
     languages: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
     throttle_minutes: float | None = None

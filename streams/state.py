@@ -113,10 +113,6 @@ class StateStore:
     def mark_seen(self, url: str, feed_url: str, seen_at: str) -> None:
         self._write("INSERT OR IGNORE INTO seen_items VALUES (?, ?, ?)", url, feed_url, seen_at)
 
-    def seen_count(self) -> int:
-        row = self._one("SELECT COUNT(*) FROM seen_items")
-        return int(str(row[0])) if row else 0
-
     def validators(self, feed_url: str) -> tuple[str | None, str | None]:
         row = self._one("SELECT etag, last_modified FROM feed_validators WHERE feed_url = ?", feed_url)
         if row is None:

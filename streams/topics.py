@@ -74,19 +74,6 @@ class Topics:
     deadletter: TopicT
     feeds_health: TopicT
 
-    def all(self) -> list[TopicT]:
-        return [
-            self.feed_items,
-            self.articles_raw,
-            self.articles_dedupe,
-            self.articles_clean,
-            self.articles_entities,
-            self.alerts,
-            self.deliveries,
-            self.deadletter,
-            self.feeds_health,
-        ]
-
 
 #: What a topic calls with a record it cannot decode: (the error, the record). Set on the app.
 OnUndecodable = Callable[[Exception, Message], Awaitable[None]]

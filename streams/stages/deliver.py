@@ -11,11 +11,15 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 
+from streams.reasons import ReasonClass
+
 
 class DeliveryError(Exception):
     """One failed attempt; `retry` says whether another attempt can help."""
 
-    def __init__(self, reason_class: str, message: str, *, retry: bool, retry_after: float | None = None):
+    def __init__(
+        self, reason_class: ReasonClass, message: str, *, retry: bool, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.reason_class = reason_class
         self.retry = retry
@@ -67,7 +71,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 def http_failure(status: int, retry_after: str | None, message: str) -> DeliveryError:
     """A non-2xx answer: 429 and 5xx may pass (honouring Retry-After); any other refusal will not."""
     if status == 429 or status >= 500:
-        kind = "rate_limited" if status == 429 else "http_error"
+        kind: ReasonClass = "rate_limited" if status == 429 else "http_error"
         return DeliveryError(kind, message, retry=True, retry_after=retry_after_seconds(retry_after))
     return DeliveryError("refused", message, retry=False)
 

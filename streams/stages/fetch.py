@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import aiohttp
 from yarl import URL
 
+from streams.reasons import ReasonClass
 from streams.stages.deliver import retry_after_seconds
 from streams.stages.netguard import (
     AddressPolicy,
@@ -34,7 +35,11 @@ class FetchError(Exception):
     """A download that failed, with the reason class published on the dead-letter topic."""
 
     def __init__(
-        self, reason_class: str, message: str, retry_after: float | None = None, status: int | None = None
+        self,
+        reason_class: ReasonClass,
+        message: str,
+        retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.reason_class = reason_class

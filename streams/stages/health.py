@@ -7,7 +7,7 @@ import itertools
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from streams.records import iso_utc
 
@@ -112,7 +112,7 @@ def condition(health: FeedHealth, now: float, failures_alert: int, silence_facto
 class HealthChange:
     """A health alert to raise: the feed entered a bad condition, or left one."""
 
-    kind: str  # "feed_failing", "feed_silent" or "feed_recovered"
+    kind: Literal["feed_failing", "feed_silent", "feed_recovered"]
     title: str
     message: str
 

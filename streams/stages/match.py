@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from anyascii import anyascii
 
@@ -17,6 +17,11 @@ from streams.stages.watchlist import Watch
 
 if TYPE_CHECKING:
     from streams.stages.gazetteer import Place
+
+
+#: How a match was made (WatchMatch.how): the name as written, an alias, a GeoNames name, an acronym the
+#: article spells out, a spelling variant, a bare surname, an organisation's name without its kind.
+How = Literal["exact", "alias", "gazetteer", "defined", "variant", "surname", "head"]
 
 
 class Matcher(Protocol):
@@ -679,7 +684,7 @@ class _Form:
     raw: tuple[str, ...]
     folded: tuple[str, ...]
     trans: tuple[str, ...]
-    how: str
+    how: How
     acronym: bool
     # A name-forming particle the name starts with ("Abu" of Abu Qurain): a respelt name must keep it.
     lead: str | None = None
@@ -765,7 +770,7 @@ class _Cand:
     first: int  # index into content tokens
     last: int
     score: float
-    how: str
+    how: How
     surname_only: bool
 
 
@@ -875,13 +880,13 @@ class VariantMatcher:
         self._index[skeleton(short.trans[0])].append((short, 0))
 
     @staticmethod
-    def _spellings(watch: Watch, gazetteer: Sequence[str] = ()) -> list[tuple[str, str, tuple[str, ...]]]:
+    def _spellings(watch: Watch, gazetteer: Sequence[str] = ()) -> list[tuple[str, How, tuple[str, ...]]]:
         """(text, how, content tokens) for the name, each alias, each name GeoNames gives the place, and
         each with its particles glued on ("Deir ez-Zor" is also written "Deir Ezzor", "al-Jufra" also
         "Aljufra"), a person's or place's name also with the words around an inner article glued into
         one, as Turkish writes them (Seyfülislam, Deyrizor)."""
-        out: list[tuple[str, str, tuple[str, ...]]] = []
-        named = [
+        out: list[tuple[str, How, tuple[str, ...]]] = []
+        named: list[tuple[str, How]] = [
             (watch.name, "exact"),
             *((a, "alias") for a in watch.aliases),
             # Egyptian spelling writes a foreign g as jim where others write ghayn (فاجنر, فاغنر).

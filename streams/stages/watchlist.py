@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-KINDS = ("actor", "location")
+WatchKind = Literal["actor", "location"]
+KINDS: tuple[WatchKind, ...] = ("actor", "location")
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -22,7 +23,7 @@ class Watch:
     """One watched actor or location."""
 
     id: str
-    kind: str
+    kind: WatchKind
     name: str
     aliases: tuple[str, ...] = ()
     #: The ISO 3166 country a location's GeoNames entry must be in, or an actor's country; its names (in
@@ -80,9 +81,10 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         if wid in seen:
             raise WatchlistError(f"{where}: duplicate id {wid!r} (first used on line {seen[wid]})")
         seen[wid] = line
-        kind = data.get("kind")
-        if kind not in KINDS:
-            raise WatchlistError(f"{where}: unknown kind {kind!r} for {wid!r} (use actor or location)")
+        kind: WatchKind | None = next((k for k in KINDS if k == data.get("kind")), None)
+        if kind is None:
+            given = data.get("kind")
+            raise WatchlistError(f"{where}: unknown kind {given!r} for {wid!r} (use actor or location)")
         name = " ".join(str(data.get("name") or "").split())
         if not name:
             raise WatchlistError(f"{where}: empty name for {wid!r}")
@@ -99,7 +101,7 @@ def parse_watchlist(text: str, source: str = "watchlist") -> list[Watch]:
         watches.append(
             Watch(
                 id=wid,
-                kind=str(kind),
+                kind=kind,
                 name=name,
                 aliases=aliases,
                 country=country.upper() if country else None,

@@ -133,3 +133,31 @@ def test_the_snippet_does_not_repeat_the_headline() -> None:
 def test_entity_round_trip() -> None:
     e = Entity(text="Sirte", label="GPE", start=3, end=8)
     assert Entity.from_data(orjson.loads(e.dumps())) == e
+
+
+def test_the_reason_classes_are_one_set_in_code_readme_and_schema() -> None:
+    """streams/reasons.py is the list; the README's table and the dead-letter schema say the same."""
+    import json
+    import re
+    from pathlib import Path
+
+    from streams.reasons import BY_STAGE, REASON_CLASSES
+    from streams.settings import Settings
+
+    settings = set(Settings.__dataclass_fields__)
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| stage | reason classes |") :]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        stage, classes = line.strip("|").split("|", 1)
+        rows[stage.strip()] = set(re.findall(r"`([a-z_]+)`", classes)) - settings  # a setting it names
+    assert rows == {stage: set(classes) for stage, classes in BY_STAGE.items()}
+    schema = json.loads((root / "schemas" / "wirewatch.deadletter.json").read_text(encoding="utf-8"))
+    described = schema["properties"]["error_class"]["description"]
+    words = set(re.findall(r"\b[a-z]+(?:_[a-z]+)*\b", described))
+    assert words >= REASON_CLASSES
+    assert {w for w in words if "_" in w} <= REASON_CLASSES
