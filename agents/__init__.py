@@ -1,4 +1,4 @@
-"""wirewatch's Faust agents, one module per stage of streams.pipeline.PIPELINE, which attaches them."""
+"""wirewatch's Faust agents, one module per stage of PIPELINE (streams/pipeline/topology.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import importlib
 import operator
 from typing import TYPE_CHECKING
 
-from streams.pipeline import PIPELINE
+from streams.pipeline.topology import PIPELINE
 
 if TYPE_CHECKING:
-    from streams.app import Runtime
+    from streams.pipeline.runtime import Runtime
 
 #: Every agent module, in pipeline order: each has handle(runtime, record) for its input topic's records
 #: and, when it runs timers, start(runtime).
@@ -21,7 +21,7 @@ WIREWATCH_AGENTS = True
 
 def attach_agents(runtime: Runtime, names: tuple[str, ...] | None = None) -> None:
     """Attach each stage's agent as PIPELINE declares it: its input topic, key, handler and copies."""
-    from streams.pipeline import topic_field
+    from streams.pipeline.topology import topic_field
     from streams.settings import SettingsError
 
     for name in names or AGENT_MODULES:

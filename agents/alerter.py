@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from streams.app import Runtime
-from streams.progress import Finished
+from streams.alerting.alert import alert_for
+from streams.alerting.routes import deliveries_for
+from streams.pipeline.progress import Finished
+from streams.pipeline.runtime import Runtime
 from streams.records import ArticleEntities
-from streams.routes import deliveries_for
-from streams.stages.alert import alert_for
 
 STAGE = "alerter"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from streams.app import Runtime
+from streams.ingest.clean import clean_html
+from streams.pipeline.runtime import Runtime
 from streams.records import CleanArticle, RawArticle, utcnow
-from streams.stages.clean import clean_html
 
 STAGE = "cleaner"
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from streams.app import Runtime
-from streams.progress import Finished
+from streams.alerting import stories
+from streams.alerting.alert import alert_id
+from streams.pipeline.progress import Finished
+from streams.pipeline.runtime import Runtime
 from streams.records import CleanArticle
-from streams.stages import stories
-from streams.stages.alert import alert_id
 
 STAGE = "deduper"
 

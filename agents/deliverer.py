@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from streams.app import Runtime
-from streams.progress import Finished
+from streams.alerting.deliver import DeliveryFailed, with_retries
+from streams.alerting.senders import deliver_once
+from streams.pipeline.progress import Finished
+from streams.pipeline.runtime import Runtime
 from streams.records import Delivery, utcnow
-from streams.senders import deliver_once
-from streams.stages.deliver import DeliveryFailed, with_retries
 
 STAGE = "deliverer"
 #: Delivery ids of digest flushes start with this; the rest of the id names the digest and its window.

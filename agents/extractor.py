@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.analysis import decide, ner_job
-from streams.app import Runtime
+from streams.names.analysis import decide, ner_job
+from streams.pipeline.runtime import Runtime
 from streams.records import ArticleEntities, CleanArticle, utcnow
 
 STAGE = "extractor"

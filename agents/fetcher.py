@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from streams.app import Runtime
-from streams.progress import Finished
+from streams.ingest.fetch import FetchError, Response, decode_html, strip_inert
+from streams.pipeline.progress import Finished
+from streams.pipeline.runtime import Runtime
 from streams.records import FeedItem, RawArticle, utcnow
-from streams.stages.fetch import FetchError, Response, decode_html, strip_inert
 
 # A host that answers 429 or 503 with a Retry-After up to this long is waited for, once.
 MAX_RETRY_AFTER = 60.0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.app import Runtime
-from streams.progress import Finished
+from streams.pipeline.progress import Finished
+from streams.pipeline.runtime import Runtime
 from streams.records import Alert
 
 STAGE = "notifier"

@@ -7,14 +7,14 @@ import logging
 import time
 from datetime import datetime
 
-from streams.app import Runtime
-from streams.cpuproc import WorkFailed
+from streams.alerting.alert import health_alert
+from streams.alerting.health import FeedHealth, change, failed, succeeded
+from streams.alerting.routes import health_deliveries
+from streams.ingest.feeds import BadFeed, parse_feed
+from streams.ingest.fetch import FetchError, check_feed_type
+from streams.pipeline.cpuproc import WorkFailed
+from streams.pipeline.runtime import Runtime
 from streams.records import FeedHealthRecord, FeedItem, utcnow
-from streams.routes import health_deliveries
-from streams.stages.alert import health_alert
-from streams.stages.feeds import BadFeed, parse_feed
-from streams.stages.fetch import FetchError, check_feed_type
-from streams.stages.health import FeedHealth, change, failed, succeeded
 
 log = logging.getLogger("wirewatch")
 

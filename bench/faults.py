@@ -21,8 +21,8 @@ from pathlib import Path
 
 from common import LOOPBACK, ROOT, spawn_worker, stop
 
+from streams.kafka.topics import ALERTS
 from streams.site import SiteServer
-from streams.topics import ALERTS
 from tests.integration.kafka_read import distinct_alerts
 from tests.synthetic import FAULT_WATCHLIST, front_line_site
 

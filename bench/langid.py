@@ -12,7 +12,7 @@ from collections.abc import Callable
 import yaml
 from common import ROOT
 
-from streams.stages.language import SAMPLE_CHARS, identify
+from streams.ingest.language import SAMPLE_CHARS, identify
 
 TEXTS = ROOT / "tests" / "data" / "langid" / "texts.yaml"
 

@@ -16,11 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams.evaluation import article_text, evaluate, load_corpus, spacy_ner  # noqa: E402
+from streams.names.evaluation import article_text, evaluate, load_corpus, spacy_ner  # noqa: E402
+from streams.names.gazetteer import resolve  # noqa: E402
+from streams.names.match import VariantMatcher  # noqa: E402
+from streams.names.watchlist import Watch, load_watchlist  # noqa: E402
 from streams.settings import DEFAULT_MODEL  # noqa: E402
-from streams.stages.gazetteer import resolve  # noqa: E402
-from streams.stages.match import VariantMatcher  # noqa: E402
-from streams.stages.watchlist import Watch, load_watchlist  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "corpus"
 ONSETS = (
@@ -100,7 +100,7 @@ def time_matching(n: int, text: str, repeats: int = 200) -> tuple[float, float, 
         matcher.match(text)
         times.append((time.perf_counter() - t0) * 1000)
     cold = VariantMatcher(synthetic_watches(n))
-    from streams.stages import match as m
+    from streams.names import match as m
 
     for cached in (m.translit, m.skeleton, m.stems, m.similarity, m.script_variants, m.token_keys, m._keys):
         cached.cache_clear()

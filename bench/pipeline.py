@@ -41,11 +41,11 @@ from common import (
     watchlist_yaml,
 )
 
-from streams.broker import EmbeddedBroker, read_topic
-from streams.evaluation import candidate_ner, evaluate, load_corpus, spacy_ner
+from streams.kafka.broker import EmbeddedBroker, read_topic
+from streams.kafka.topics import ALERTS, ARTICLES_ENTITIES, ARTICLES_RAW, DEADLETTER
+from streams.names.evaluation import candidate_ner, evaluate, load_corpus, spacy_ner
+from streams.names.watchlist import load_watchlist
 from streams.site import Page, Site, SiteServer, render_page, serve_loopback
-from streams.stages.watchlist import load_watchlist
-from streams.topics import ALERTS, ARTICLES_ENTITIES, ARTICLES_RAW, DEADLETTER
 
 CORES = os.cpu_count() or 1
 BASE = "https://bench.example"
@@ -54,9 +54,9 @@ BASE = "https://bench.example"
 # --- the baseline: no Kafka, one process per core ---------------------------------------------------
 def _baseline_init(watchlist: str, model: str, mode: str, matmul: str) -> None:
     global _MATCHER, _MODEL, _MODE
-    from streams.stages.match import VariantMatcher
-    from streams.stages.ner import use_numpy_matmul, warm
-    from streams.stages.watchlist import parse_watchlist
+    from streams.names.match import VariantMatcher
+    from streams.names.ner import use_numpy_matmul, warm
+    from streams.names.watchlist import parse_watchlist
 
     if matmul == "numpy":
         use_numpy_matmul()
@@ -65,10 +65,10 @@ def _baseline_init(watchlist: str, model: str, mode: str, matmul: str) -> None:
 
 
 def _baseline_one(html: str) -> int:
+    from streams.ingest.clean import ExtractionFailed, clean_html
+    from streams.names.match import sentences_around
+    from streams.names.ner import entities, entities_in_spans
     from streams.records import as_records
-    from streams.stages.clean import ExtractionFailed, clean_html
-    from streams.stages.match import sentences_around
-    from streams.stages.ner import entities, entities_in_spans
 
     try:
         text = clean_html(html, BASE + "/x", "").text

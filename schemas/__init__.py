@@ -6,7 +6,7 @@ import json
 from importlib import resources
 from typing import Any
 
-#: Internal topics whose records are those of a public topic (kept in step with streams.topics).
+#: Internal topics whose records are those of a public topic (kept in step with streams.kafka.topics).
 _SAME_AS = {"wirewatch.articles.dedupe": "wirewatch.articles.clean"}
 
 

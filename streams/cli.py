@@ -16,27 +16,27 @@ from typing import Any, TextIO
 
 import orjson
 
-from streams.analysis import analyse
-from streams.app import AlertSink
-from streams.broker import BrokerError, read_topic
-from streams.pipeline import render_topology
+from streams.alerting.alert import render_text
+from streams.alerting.health import condition, render_table
+from streams.alerting.routes import ConfigError, load_routing
+from streams.ingest.clean import ExtractionFailed, clean_html, drop_teasers
+from streams.ingest.feeds import FeedListError, read_feed_list
+from streams.ingest.language import identify
+from streams.kafka.broker import BrokerError, read_topic
+from streams.kafka.state import STATE_FILE, StateStore
+from streams.kafka.topics import FEEDS_HEALTH
+from streams.names.analysis import analyse
+from streams.names.gazetteer import region_names, resolve, watch_countries
+from streams.names.match import VariantMatcher, explain
+from streams.names.ner import ModelNotInstalled
+from streams.names.watchlist import WatchlistError, load_watchlist
+from streams.pipeline.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
+from streams.pipeline.runtime import AlertSink
+from streams.pipeline.topology import render_topology
 from streams.records import Alert
 from streams.replay import ReplayError, parse_when, replay
-from streams.routes import ConfigError, load_routing
-from streams.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.settings import Settings, SettingsError, config_path, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
-from streams.stages.alert import render_text
-from streams.stages.clean import ExtractionFailed, clean_html, drop_teasers
-from streams.stages.feeds import FeedListError, read_feed_list
-from streams.stages.gazetteer import region_names, resolve, watch_countries
-from streams.stages.health import condition, render_table
-from streams.stages.language import identify
-from streams.stages.match import VariantMatcher, explain
-from streams.stages.ner import ModelNotInstalled
-from streams.stages.watchlist import WatchlistError, load_watchlist
-from streams.state import STATE_FILE, StateStore
-from streams.topics import FEEDS_HEALTH
 
 _USER_ERRORS = (
     ConfigError,

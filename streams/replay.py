@@ -11,18 +11,18 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams import cpuproc
-from streams.analysis import decide, ner_job
+from streams.alerting.alert import alert_for
+from streams.alerting.deliver import DeliveryFailed, with_retries
+from streams.alerting.routes import Routing, deliveries_for
+from streams.alerting.senders import Pacer, deliver_once, delivery_policy
+from streams.kafka.topics import ARTICLES_CLEAN
+from streams.names.analysis import decide, ner_job
+from streams.names.gazetteer import resolve_apart
+from streams.names.match import VariantMatcher
+from streams.names.watchlist import Watch
+from streams.pipeline import cpuproc
 from streams.records import Alert, CleanArticle
-from streams.routes import Routing, deliveries_for
-from streams.senders import Pacer, deliver_once, delivery_policy
 from streams.settings import Settings
-from streams.stages.alert import alert_for
-from streams.stages.deliver import DeliveryFailed, with_retries
-from streams.stages.gazetteer import resolve_apart
-from streams.stages.match import VariantMatcher
-from streams.stages.watchlist import Watch
-from streams.topics import ARTICLES_CLEAN
 
 log = logging.getLogger("wirewatch")
 

@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
 
-from streams.stages.netguard import parse_allowed
+from streams.ingest.netguard import parse_allowed
 
 
 class SettingsError(ValueError):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 from streams.settings import Settings, load_settings
 from streams.site import SiteServer, load_site
 

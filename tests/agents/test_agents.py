@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from streams.app import Runtime, build_runtime
+from streams.kafka.state import TableState
+from streams.names.watchlist import Watch
+from streams.pipeline.runtime import Runtime, build_runtime
 from streams.records import ArticleEntities, CleanArticle, FeedItem, WatchMatch, WireRecord, utcnow
 from streams.settings import Settings
-from streams.stages.watchlist import Watch
-from streams.state import TableState
 from tests.factories import loopback_http, mention
 
 WATCHES = [Watch("khalifa-haftar", "actor", "Khalifa Haftar"), Watch("sirte", "location", "Sirte")]
@@ -248,9 +248,9 @@ async def test_throttle_holds_repeats_and_sends_them_as_a_digest(rt: Runtime) ->
     from aiohttp import web
 
     from agents.deliverer import flush_due
+    from streams.alerting.alert import build_alert
+    from streams.alerting.routes import Destination, Route, Routing, Secret
     from streams.records import Delivery
-    from streams.routes import Destination, Route, Routing, Secret
-    from streams.stages.alert import build_alert
 
     received: list[str] = []
 

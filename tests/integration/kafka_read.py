@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.broker import read_topic
+from streams.kafka.broker import read_topic
 
 __all__ = ["distinct_alerts", "read_topic"]
 

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from streams.broker import free_port
+from streams.alerting.render import SIGNATURE_HEADER, verify_signature
+from streams.kafka.broker import free_port
 from streams.site import SiteServer, demo_watchlist_path
-from streams.stages.render import SIGNATURE_HEADER, verify_signature
 from tests.factories import loopback_http
 from tests.integration.test_cli import spawn, wirewatch
 

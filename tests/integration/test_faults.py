@@ -14,8 +14,8 @@ from typing import BinaryIO
 
 import pytest
 
+from streams.kafka.topics import ALERTS
 from streams.site import SiteServer
-from streams.topics import ALERTS
 from tests.conftest import need_kafka_tools
 from tests.factories import worker_argv
 from tests.integration.kafka_read import distinct_alerts

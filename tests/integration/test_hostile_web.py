@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from streams.kafka.topics import DEADLETTER, FEEDS_HEALTH
+from streams.names.watchlist import load_watchlist
+from streams.pipeline.runner import run_pipeline
 from streams.records import Alert
-from streams.runner import run_pipeline
 from streams.settings import Settings
 from streams.site import Site, render_page, serve_loopback
-from streams.stages.watchlist import load_watchlist
-from streams.topics import DEADLETTER, FEEDS_HEALTH
 from tests.integration.kafka_read import read_topic
 from tests.synthetic import report
 from tests.unit.test_fetch import BOMB, _drip

@@ -7,15 +7,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import load_schema
-from streams.app import Runtime
-from streams.broker import TopicSpec, ensure_topics
+from streams.alerting.alert import alert_id
+from streams.kafka.broker import TopicSpec, ensure_topics
+from streams.kafka.topics import DEADLETTER, FEED_ITEMS, RECORD_TYPES, partitions_of
+from streams.names.watchlist import load_watchlist
+from streams.pipeline.runner import AgentDied, run_pipeline
+from streams.pipeline.runtime import Runtime
 from streams.records import Alert
-from streams.runner import AgentDied, run_pipeline
 from streams.settings import Settings
 from streams.site import SiteServer, demo_watchlist_path
-from streams.stages.alert import alert_id
-from streams.stages.watchlist import load_watchlist
-from streams.topics import DEADLETTER, FEED_ITEMS, RECORD_TYPES, partitions_of
 from tests.integration.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.broker import TopicSpec, ensure_topics
-from streams.faust_patches import Batch, Transport, _Consumer, _ConsumerThread
+from streams.kafka.broker import TopicSpec, ensure_topics
+from streams.kafka.faust_patches import Batch, Transport, _Consumer, _ConsumerThread
 
 
 @pytest.fixture

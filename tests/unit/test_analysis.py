@@ -6,10 +6,10 @@ import ast
 import pickle
 from pathlib import Path
 
-from streams.analysis import analyse, ner_job
+from streams.names.analysis import analyse, ner_job
+from streams.names.match import VariantMatcher
+from streams.names.watchlist import Watch
 from streams.settings import DEFAULT_MODEL
-from streams.stages.match import VariantMatcher
-from streams.stages.watchlist import Watch
 
 MATCHER = VariantMatcher([Watch("sirte", "location", "Sirte"), Watch("haftar", "actor", "Khalifa Haftar")])
 TEXT = "Markets were calm.\n\nForces loyal to Khalifa Haftar shelled Sirte. Prices held."
@@ -34,14 +34,14 @@ def test_the_analysis_gives_entities_and_matches() -> None:
 
 
 def test_no_other_module_runs_spacy_or_the_matcher_on_an_article_itself() -> None:
-    """The extractor, replay, the CLI and the corpus scores call streams.analysis; none calls the NER
+    """The extractor, replay, the CLI and the corpus scores call streams.names.analysis; none calls the NER
     functions itself, so they cannot drift apart again (replay once ignored `entities: candidates`)."""
     root = Path(__file__).resolve().parents[2]
-    for path in [*root.glob("streams/*.py"), *root.glob("agents/*.py")]:
+    for path in [*root.glob("streams/**/*.py"), *root.glob("agents/*.py")]:
         if path.name == "analysis.py":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "streams.stages.ner":
+            if isinstance(node, ast.ImportFrom) and node.module == "streams.names.ner":
                 names = {a.name for a in node.names}
                 assert not names & {"entities", "entities_in_spans"}, path

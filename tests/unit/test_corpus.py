@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.evaluation import candidate_ner, evaluate, load_corpus, spacy_ner
+from streams.names.evaluation import candidate_ner, evaluate, load_corpus, spacy_ner
+from streams.names.gazetteer import resolve
+from streams.names.watchlist import load_watchlist
 from streams.settings import DEFAULT_MODEL
-from streams.stages.gazetteer import resolve
-from streams.stages.watchlist import load_watchlist
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -74,7 +74,7 @@ def test_candidates_mode_loses_no_accuracy() -> None:
 
 
 def test_an_article_without_candidates_needs_no_spacy() -> None:
-    from streams.stages.match import VariantMatcher, sentences_around
+    from streams.names.match import VariantMatcher, sentences_around
 
     matcher = VariantMatcher(load_watchlist(CORPUS / "watchlist.yaml"))
     text = "Date growers in the oasis expect a good harvest.\n\nPrices at the market held steady."

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from streams.stages.deliver import (
+from streams.alerting.deliver import (
     DeliveryFailed,
     RetryPolicy,
     post,

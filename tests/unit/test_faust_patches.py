@@ -1,4 +1,4 @@
-"""The private parts of Faust and aiokafka that streams/faust_patches.py relies on are still there."""
+"""The private parts of Faust and aiokafka that streams/kafka/faust_patches.py relies on are still there."""
 
 from __future__ import annotations
 

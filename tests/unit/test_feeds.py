@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.stages.feeds import BadFeed, FeedListError, parse_feed, read_feed_list
-from streams.stages.urls import canonical_url, is_web_url
+from streams.ingest.feeds import BadFeed, FeedListError, parse_feed, read_feed_list
+from streams.ingest.urls import canonical_url, is_web_url
 
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from streams.site import serve_loopback
-from streams.stages.fetch import (
+from streams.ingest.fetch import (
     MAX_REDIRECTS,
     FetchError,
     HostGate,
@@ -25,8 +24,9 @@ from streams.stages.fetch import (
     check_feed_type,
     decode_html,
 )
-from streams.stages.netguard import AddressPolicy, parse_allowed
-from streams.stages.robots import Robots
+from streams.ingest.netguard import AddressPolicy, parse_allowed
+from streams.ingest.robots import Robots
+from streams.site import serve_loopback
 
 LIMITS = Limits(connect_timeout=1.0, read_timeout=0.5, total_timeout=3.0, max_bytes=10_000)
 LOOPBACK_ONLY = AddressPolicy(parse_allowed(["127.0.0.1/32"]))

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.stages.clean import Cleaned, ExtractionFailed, clean_html
-from streams.stages.feeds import BadFeed, ParsedFeed, parse_feed
-from streams.stages.fetch import FetchError, Response, decode_html
+from streams.ingest.clean import Cleaned, ExtractionFailed, clean_html
+from streams.ingest.feeds import BadFeed, ParsedFeed, parse_feed
+from streams.ingest.fetch import FetchError, Response, decode_html
 
 DATA = Path(__file__).parent.parent / "data"
 FEEDS = [p.read_bytes() for p in sorted((DATA / "feeds").glob("*")) if p.suffix in (".rss", ".atom", ".opml")]

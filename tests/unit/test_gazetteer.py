@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from streams.cli import main
-from streams.stages.gazetteer import resolve, resolve_apart, usable_names
-from streams.stages.match import VariantMatcher
-from streams.stages.watchlist import Watch, WatchlistError, parse_watchlist
+from streams.names.gazetteer import resolve, resolve_apart, usable_names
+from streams.names.match import VariantMatcher
+from streams.names.watchlist import Watch, WatchlistError, parse_watchlist
 
 SIRTE = Watch("sirte", "location", "Sirte")
 TRIPOLI_LY = Watch("tripoli", "location", "Tripoli", country="LY")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.stages.clean import ExtractionFailed, clean_html
+from streams.ingest.clean import ExtractionFailed, clean_html
 
 GOLDEN = Path(__file__).parent.parent / "data" / "golden"
 PAGES = sorted(
@@ -46,8 +46,8 @@ def test_page_extracts_as_stored(page: Path) -> None:
 
 
 def test_long_texts_are_read_in_chunks_with_offsets_into_the_whole() -> None:
+    from streams.names.ner import CHUNK_CHARS, entities, load_nlp
     from streams.settings import DEFAULT_MODEL
-    from streams.stages.ner import CHUNK_CHARS, entities, load_nlp
 
     filler = "The weather in the capital stayed mild for most of the week. " * 2000
     text = filler + "Khalifa Haftar met officials in Benghazi on Monday.\n" + filler[:5000]
@@ -61,8 +61,8 @@ def test_long_texts_are_read_in_chunks_with_offsets_into_the_whole() -> None:
 def test_numpy_matmul_finds_the_same_entities() -> None:
     from thinc.api import get_current_ops, set_current_ops
 
+    from streams.names.ner import entities, load_nlp, use_numpy_matmul
     from streams.settings import DEFAULT_MODEL
-    from streams.stages.ner import entities, load_nlp, use_numpy_matmul
     from tests.synthetic import report
 
     texts = ["\n\n".join(report(i, place, 400).body) for i, place in enumerate(["Sirte", "Jufra", "Derna"])]
@@ -85,7 +85,7 @@ def test_numpy_matmul_finds_the_same_entities() -> None:
 
 
 def test_lines_that_headline_other_stories_are_dropped() -> None:
-    from streams.stages.clean import drop_teasers
+    from streams.ingest.clean import drop_teasers
 
     text = "\n".join(
         [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from agents.poller import Schedule
+from streams.alerting.alert import health_alert, render_text
+from streams.alerting.health import FeedHealth, change, condition, failed, render_table, succeeded
+from streams.alerting.routes import ConfigError, health_deliveries, parse_routing, route_applies
 from streams.records import Alert
-from streams.routes import ConfigError, health_deliveries, parse_routing, route_applies
-from streams.stages.alert import health_alert, render_text
-from streams.stages.health import FeedHealth, change, condition, failed, render_table, succeeded
 from tests.factories import mention
 
 HOUR = 3600.0
@@ -126,7 +126,7 @@ def test_table_puts_the_worst_first() -> None:
 
 
 def test_health_alerts_render_for_slack_and_email() -> None:
-    from streams.stages.render import email_message, slack_message
+    from streams.alerting.render import email_message, slack_message
 
     h = failed(FeedHealth(FEED, source="Libya Wire"), 1.0, "timeout", "slow")
     h, found = change(h, 1.0, 1, 4.0)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from streams import cpuproc
+from streams.ingest.clean import ExtractionFailed, clean_html
+from streams.ingest.feeds import BadFeed, parse_feed
+from streams.pipeline import cpuproc
 from streams.site import serve_loopback
-from streams.stages.clean import ExtractionFailed, clean_html
-from streams.stages.feeds import BadFeed, parse_feed
 from tests.cpu_tasks import crash, pid, spin
 
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from streams.stages.clean import clean_html
-from streams.stages.feeds import parse_feed
-from streams.stages.language import identify, normalise_code
+from streams.ingest.clean import clean_html
+from streams.ingest.feeds import parse_feed
+from streams.ingest.language import identify, normalise_code
 
 TEXTS = yaml.safe_load((Path(__file__).parents[1] / "data" / "langid" / "texts.yaml").read_text())["texts"]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.evaluation import evaluate, load_corpus
-from streams.stages.gazetteer import resolve
-from streams.stages.match import VariantMatcher
-from streams.stages.watchlist import load_watchlist
+from streams.names.evaluation import evaluate, load_corpus
+from streams.names.gazetteer import resolve
+from streams.names.match import VariantMatcher
+from streams.names.watchlist import load_watchlist
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "multilingual"
 WATCHES = load_watchlist(CORPUS / "watchlist.yaml")
@@ -161,7 +161,7 @@ def test_corpus_covers_the_languages() -> None:
 
 
 def test_explain_says_how_a_cross_script_match_was_made() -> None:
-    from streams.stages.match import explain
+    from streams.names.match import explain
 
     by_id = {w.id: w for w in WATCHES}
     text = "تقدمت القوات نحو مدينة سرت وبالجفرة. Die Truppen von Chalifa Haftar."

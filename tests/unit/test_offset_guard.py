@@ -13,7 +13,7 @@ from faust.types import TP
 from prometheus_client import REGISTRY
 
 from streams import metrics
-from streams.faust_patches import OffsetGuard, _Consumer
+from streams.kafka.faust_patches import OffsetGuard, _Consumer
 
 RAW = TP("wirewatch.articles.raw", 1)
 CHANGELOG = TP("wirewatch-articles-changelog", 0)

@@ -45,7 +45,7 @@ def test_runtime_attaches_our_agents_when_another_agents_package_comes_first(tmp
     script = (
         "import agents, sys\n"
         "assert getattr(agents, 'OPENAI', False), agents.__file__\n"
-        "from streams.app import build_runtime\n"
+        "from streams.pipeline.runtime import build_runtime\n"
         "from streams.settings import load_settings\n"
         f"s = load_settings(None, env={{}}, data_dir=__import__('pathlib').Path({str(tmp_path / 'd')!r}))\n"
         "rt = build_runtime(s, 'kafka://127.0.0.1:9', feeds=[], watches=[])\n"

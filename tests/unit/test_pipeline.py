@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams.cli import main
-from streams.pipeline import PIPELINE, render_topology, topic_field
-from streams.topics import DEADLETTER, RECORD_TYPES, Topics
+from streams.kafka.topics import DEADLETTER, RECORD_TYPES, Topics
+from streams.pipeline.topology import PIPELINE, render_topology, topic_field
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a Runtime method an agent calls writes to, besides rt.topics.<name> it names itself.
@@ -42,7 +42,7 @@ def test_every_stage_keys_a_field_of_its_input_record_and_reads_a_declared_topic
 
 @pytest.mark.parametrize("stage", PIPELINE, ids=lambda s: s.name)
 def test_each_agent_writes_only_the_topics_its_stage_declares(stage: object) -> None:
-    from streams.pipeline import Stage
+    from streams.pipeline.topology import Stage
 
     assert isinstance(stage, Stage)
     module = importlib.import_module(f"agents.{stage.name}")
@@ -58,3 +58,21 @@ def test_each_agent_writes_only_the_topics_its_stage_declares(stage: object) -> 
     declared = {topic_field(t) for t in (*stage.outputs, DEADLETTER)}
     assert written <= declared, f"{stage.name} writes {sorted(written - declared)} it does not declare"
     assert {topic_field(t) for t in stage.outputs} <= written, f"{stage.name} declares more than it writes"
+
+
+def test_the_readmes_code_map_names_every_package_and_module() -> None:
+    """Each line of the README's code map names a package and, in backquotes, every module in it."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Code map") : readme.index("## Design")]
+    lines = {m.group(1): m.group(2) for m in re.finditer(r"^- `([a-z_/]+/)`: (.*)$", section, re.M)}
+    packages = {"agents/", "schemas/", "streams/"} | {
+        f"streams/{d.name}/" for d in (ROOT / "streams").iterdir() if (d / "__init__.py").is_file()
+    } - {"streams/demo_site/"}
+    assert set(lines) == packages
+    for package, text in lines.items():
+        named = set(re.findall(r"`([a-z_]+)`", text))
+        modules = {f.stem for f in (ROOT / package).glob("*.py")} - {"__init__"}
+        assert named >= modules, f"{package}: {sorted(modules - named)} missing from the code map"
+        assert named - modules <= {"handle"}, f"{package}: {sorted(named - modules)} are not modules there"

@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from schemas import load_schema
+from streams.alerting.alert import alert_id, build_alert, render_text, snippet
+from streams.kafka.topics import RECORD_TYPES
 from streams.records import Alert, Entity, WatchMatch, WireRecord
-from streams.stages.alert import alert_id, build_alert, render_text, snippet
-from streams.topics import RECORD_TYPES
 from tests.factories import mention
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number"}

@@ -8,7 +8,7 @@ from email.policy import default
 
 import orjson
 
-from streams.stages.render import (
+from streams.alerting.render import (
     SIGNATURE_HEADER,
     email_message,
     one_line,
@@ -91,7 +91,7 @@ def test_webhook_body_is_the_alert_record_signed_with_hmac() -> None:
 
 
 def test_digests_are_one_message_and_stay_inert() -> None:
-    from streams.stages.render import DIGEST_MAX, email_digest, slack_digest
+    from streams.alerting.render import DIGEST_MAX, email_digest, slack_digest
 
     alerts = [make_alert(f"Report {i} <!here>") for i in range(DIGEST_MAX + 3)]
     message = slack_digest(alerts)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.alerting.routes import ConfigError, Route, Secret, parse_routing, route_applies
 from streams.records import WatchMatch
-from streams.routes import ConfigError, Route, Secret, parse_routing, route_applies
 
 WATCHES = {"khalifa-haftar", "sirte", "jufra", "wagner-group"}
 ENV = {

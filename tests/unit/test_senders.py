@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from streams.broker import free_port
-from streams.routes import Destination, Secret
-from streams.senders import Pacer, email_for, send_email, send_slack, send_webhook
-from streams.stages.deliver import DeliveryError
-from streams.stages.render import SIGNATURE_HEADER, verify_signature
+from streams.alerting.deliver import DeliveryError
+from streams.alerting.render import SIGNATURE_HEADER, verify_signature
+from streams.alerting.routes import Destination, Secret
+from streams.alerting.senders import Pacer, email_for, send_email, send_slack, send_webhook
+from streams.kafka.broker import free_port
 from tests.factories import loopback_http, make_alert
 
 ALERT = make_alert(

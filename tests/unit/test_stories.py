@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.stages.stories import THRESHOLD, band_keys, decode, encode, signature, similarity
+from streams.alerting.stories import THRESHOLD, band_keys, decode, encode, signature, similarity
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "articles.yaml"
 

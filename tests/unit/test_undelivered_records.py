@@ -11,7 +11,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.faust_patches import Batch, Transport, _Consumer
+from streams.kafka.faust_patches import Batch, Transport, _Consumer
 
 RAW = TP("wirewatch.articles.raw", 1)
 CHANGELOG = TP("wirewatch-alerts-changelog", 0)

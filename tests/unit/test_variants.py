@@ -7,9 +7,9 @@ import functools
 
 import pytest
 
+from streams.names.match import VariantMatcher, explain
+from streams.names.watchlist import Watch
 from streams.records import Entity
-from streams.stages.match import VariantMatcher, explain
-from streams.stages.watchlist import Watch
 
 WATCHES = [
     Watch("khalifa-haftar", "actor", "Khalifa Haftar"),

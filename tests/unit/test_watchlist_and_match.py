@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.stages.match import VariantMatcher
-from streams.stages.watchlist import Watch, WatchlistError, parse_watchlist
+from streams.names.match import VariantMatcher
+from streams.names.watchlist import Watch, WatchlistError, parse_watchlist
 
 WATCHES = [
     Watch("khalifa-haftar", "actor", "Khalifa Haftar", ("Field Marshal Haftar",)),

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
-from streams.topics import (
+from streams.kafka.topics import (
     ALERTS,
     ARTICLES_CLEAN,
     ARTICLES_DEDUPE,
@@ -119,7 +119,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in PIPELINE}
 
 
 def topic_field(name: str) -> str:
-    """The attribute of streams.topics.Topics that holds a topic: feed_items for wirewatch.feed-items."""
+    """The attribute of kafka.topics.Topics that holds a topic: feed_items for wirewatch.feed-items."""
     return name.removeprefix("wirewatch.").replace(".", "_").replace("-", "_")
 
 
@@ -158,7 +158,7 @@ def load_agents_package() -> ModuleType:
         return sys.modules[_OWN_AGENTS]
     # Another distribution's `agents` came first on sys.path. Load ours beside it under its own name,
     # leaving the other one untouched for whoever imported it.
-    init = Path(__file__).resolve().parent.parent / "agents" / "__init__.py"
+    init = Path(__file__).resolve().parents[2] / "agents" / "__init__.py"
     spec = importlib.util.spec_from_file_location(
         _OWN_AGENTS, init, submodule_search_locations=[str(init.parent)]
     )

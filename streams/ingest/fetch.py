@@ -14,9 +14,8 @@ from urllib.parse import urljoin
 import aiohttp
 from yarl import URL
 
-from streams.reasons import ReasonClass
-from streams.stages.deliver import retry_after_seconds
-from streams.stages.netguard import (
+from streams.alerting.deliver import retry_after_seconds
+from streams.ingest.netguard import (
     AddressPolicy,
     BlockedAddress,
     GuardedResolver,
@@ -24,6 +23,7 @@ from streams.stages.netguard import (
     literal_address,
     system_lookup,
 )
+from streams.reasons import ReasonClass
 
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}

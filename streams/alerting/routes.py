@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from streams.names.match import text_units
 from streams.records import Alert, Delivery, WatchMatch, utcnow
 from streams.settings import read_config
-from streams.stages.match import text_units
 
 
 class ConfigError(ValueError):

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import faust
 
 from streams import metrics
-from streams.app import AlertSink, Runtime, build_runtime
-from streams.broker import EmbeddedBroker, ensure_topics, supports_idempotence
+from streams.alerting.routes import Routing
+from streams.kafka.broker import EmbeddedBroker, ensure_topics, supports_idempotence
+from streams.names.watchlist import Watch
+from streams.pipeline.runtime import AlertSink, Runtime, build_runtime
 from streams.records import Delivery
-from streams.routes import Routing
 from streams.settings import Settings
-from streams.stages.watchlist import Watch
 
 log = logging.getLogger("wirewatch")
 

@@ -13,11 +13,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from streams.alerting.deliver import DeliveryError, RetryPolicy, http_failure, post
+from streams.alerting.render import email_digest, email_message, slack_digest, slack_message, webhook_request
+from streams.alerting.routes import Destination, Secret
 from streams.records import Alert
-from streams.routes import Destination, Secret
 from streams.settings import Settings
-from streams.stages.deliver import DeliveryError, RetryPolicy, http_failure, post
-from streams.stages.render import email_digest, email_message, slack_digest, slack_message, webhook_request
 
 SLACK_API = "https://slack.com/api/"
 

@@ -11,8 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from streams.stages.match import consonants, fold, translit
-from streams.stages.watchlist import Watch
+from streams.names.match import consonants, fold, translit
+from streams.names.watchlist import Watch
 
 #: Scripts whose names the matcher can read as written; a place's names in others are left out.
 _READ_SCRIPTS = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff]")

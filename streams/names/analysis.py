@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.names.match import Matcher, sentences_around
+from streams.names.ner import entities, entities_in_spans
 from streams.records import Entity, WatchMatch, as_records
 from streams.settings import EntitiesMode
-from streams.stages.match import Matcher, sentences_around
-from streams.stages.ner import entities, entities_in_spans
 
 Found = list[tuple[str, str, int, int]]
 

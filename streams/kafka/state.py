@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from streams.stages.health import FeedHealth
+from streams.alerting.health import FeedHealth
 
 if TYPE_CHECKING:
     import faust

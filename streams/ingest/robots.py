@@ -11,7 +11,7 @@ from urllib.robotparser import RobotFileParser
 
 from yarl import URL
 
-from streams.stages.fetch import FetchError, Limits, SafeClient
+from streams.ingest.fetch import FetchError, Limits, SafeClient
 
 # How long an answer is kept; an unreachable robots.txt is asked for again sooner.
 TTL = 3600.0

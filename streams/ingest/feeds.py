@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from lxml import etree
 
-from streams.stages.urls import canonical_url, is_web_url
+from streams.ingest.urls import canonical_url, is_web_url
 
 
 class BadFeed(ValueError):

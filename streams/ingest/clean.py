@@ -10,8 +10,8 @@ from urllib.parse import urljoin
 
 import trafilatura
 
-from streams.stages.language import identify
-from streams.stages.urls import canonical_url, is_web_url
+from streams.ingest.language import identify
+from streams.ingest.urls import canonical_url, is_web_url
 
 
 class ExtractionFailed(ValueError):

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from anyascii import anyascii
 
+from streams.names.watchlist import Watch
 from streams.records import Entity, WatchMatch
-from streams.stages.watchlist import Watch
 
 if TYPE_CHECKING:
-    from streams.stages.gazetteer import Place
+    from streams.names.gazetteer import Place
 
 
 #: How a match was made (WatchMatch.how): the name as written, an alias, a GeoNames name, an acronym the
@@ -810,7 +810,7 @@ class VariantMatcher:
         # People whose given name is compound (Saif al-Islam): they are called by it, and a bare family
         # name is most often another of the family's (his father's).
         self._compound_given: set[str] = set()
-        from streams.stages.gazetteer import region_names, watch_countries  # it imports this module
+        from streams.names.gazetteer import region_names, watch_countries  # it imports this module
 
         countries = self._country = watch_countries(watches, places)
         for watch in watches:

@@ -11,13 +11,13 @@ from string import Template
 
 import yaml
 
-from streams.analysis import analyse
+from streams.ingest.clean import clean_html, drop_teasers
+from streams.names.analysis import analyse
+from streams.names.gazetteer import Place
+from streams.names.match import VariantMatcher
+from streams.names.watchlist import Watch
 from streams.settings import EntitiesMode
 from streams.site import Page, Site, render_page
-from streams.stages.clean import clean_html, drop_teasers
-from streams.stages.gazetteer import Place
-from streams.stages.match import VariantMatcher
-from streams.stages.watchlist import Watch
 
 
 @dataclass(frozen=True)

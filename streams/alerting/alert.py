@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from streams.records import Alert, WatchMatch, iso_utc, utcnow
 
 if TYPE_CHECKING:
-    from streams.stages.health import HealthChange
+    from streams.alerting.health import HealthChange
 
 
 def alert_id(canonical_url: str) -> str:

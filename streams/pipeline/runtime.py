@@ -14,25 +14,25 @@ import aiohttp
 import faust
 from faust.types import Message, StreamT, TopicT
 
-from streams import cpuproc
-from streams.broker import TopicSpec
-from streams.faust_patches import WireApp
-from streams.pipeline import load_agents_package
-from streams.progress import Finished, Progress
+from streams.alerting.deliver import RetryPolicy
+from streams.alerting.routes import Routing
+from streams.alerting.senders import Pacer, delivery_policy
+from streams.ingest.fetch import HostGate, Limits, SafeClient
+from streams.ingest.netguard import AddressPolicy, parse_allowed
+from streams.ingest.robots import Robots
+from streams.kafka.broker import TopicSpec
+from streams.kafka.faust_patches import WireApp
+from streams.kafka.state import STATE_FILE, Dedupe, StateStore, TableState
+from streams.kafka.topics import COMPACTED, RECORD_TYPES, Topics, declare_topics, partitions_of
+from streams.names.gazetteer import resolve_apart
+from streams.names.match import Matcher, VariantMatcher
+from streams.names.watchlist import Watch
+from streams.pipeline import cpuproc
+from streams.pipeline.progress import Finished, Progress
+from streams.pipeline.topology import load_agents_package
 from streams.reasons import ReasonClass
 from streams.records import Alert, DeadLetter, Delivery, WireRecord, utcnow
-from streams.routes import Routing
-from streams.senders import Pacer, delivery_policy
 from streams.settings import Settings
-from streams.stages.deliver import RetryPolicy
-from streams.stages.fetch import HostGate, Limits, SafeClient
-from streams.stages.gazetteer import resolve_apart
-from streams.stages.match import Matcher, VariantMatcher
-from streams.stages.netguard import AddressPolicy, parse_allowed
-from streams.stages.robots import Robots
-from streams.stages.watchlist import Watch
-from streams.state import STATE_FILE, Dedupe, StateStore, TableState
-from streams.topics import COMPACTED, RECORD_TYPES, Topics, declare_topics, partitions_of
 
 log = logging.getLogger("wirewatch")
 P = ParamSpec("P")

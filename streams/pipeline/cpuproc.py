@@ -55,13 +55,13 @@ def init(parent: int, model: str, matmul: str) -> None:
     # Imported and warmed here, before any task: a task's deadline should not pay for trafilatura's import
     # or the language model's load (a fresh process's first page took over 1 s on a busy machine and was
     # dead-lettered as a timeout), and the broker module uses this one without wanting spaCy.
-    import streams.stages.clean
-    import streams.stages.feeds
+    import streams.ingest.clean
+    import streams.ingest.feeds
 
-    streams.stages.clean.warm()
+    streams.ingest.clean.warm()
 
     if model:
-        from streams.stages.ner import use_numpy_matmul, warm
+        from streams.names.ner import use_numpy_matmul, warm
 
         if matmul == "numpy":
             use_numpy_matmul()

@@ -1,0 +1,1 @@
+"""From matches to messages: stories, alerts, feed health, routes, rendering, delivery."""

@@ -1,0 +1,1 @@
+"""Kafka: the embedded broker, the topics, the state tables and the corrections to Faust."""

@@ -1,0 +1,1 @@
+"""Who and where an article names: the watchlist, the variant matcher, NER, GeoNames."""

@@ -1,0 +1,1 @@
+"""The pipeline's shape and motion: PIPELINE, the runtime its agents share, running it."""

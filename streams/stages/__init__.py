@@ -1,1 +1,0 @@
-"""Pure stage functions: each takes plain values and returns plain values, with no Kafka in sight."""
