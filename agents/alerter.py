@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streams.alerting.alert import alert_for
 from streams.alerting.routes import deliveries_for
+from streams.kafka.state import Story
 from streams.pipeline.progress import Finished
 from streams.pipeline.runtime import Runtime
 from streams.records import ArticleEntities
@@ -18,15 +19,15 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
     if rt.dedupe.has_alert(alert.alert_id):
         return Finished("alert already raised")
     story = rt.dedupe.story(art.story_id) if art.story_id else None
-    known = story[1] if story else None
-    if known is not None and set(alert.watches) <= set(known):
+    if story is not None and set(alert.watches) <= set(story.watches):
         # Another outlet's copy, or an update, of a story already alerted, naming nothing new.
         return Finished("story already alerted")
     # A later alert of a story is posted, where the destination can, as a reply to the story's first.
-    deliveries = deliveries_for(rt.routing, art, alert, reply_to=story[0] if story else "")
+    deliveries = deliveries_for(rt.routing, art, alert, reply_to=story.first_alert if story else "")
     await rt.publish_alert(alert, deliveries)
     rt.dedupe.record_alert(alert.alert_id, alert.url, alert.created_at)
     if art.story_id:
-        first = story[0] if story else alert.alert_id
-        rt.dedupe.record_story(art.story_id, first, sorted(set(known or ()) | set(alert.watches)))
+        first = story.first_alert if story else alert.alert_id
+        named = sorted({*(story.watches if story else ()), *alert.watches})
+        rt.dedupe.record_story(art.story_id, Story(first, tuple(named)))
     return "alerted"

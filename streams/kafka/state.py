@@ -6,7 +6,7 @@ import dataclasses
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 
@@ -40,30 +40,82 @@ CREATE TABLE IF NOT EXISTS feed_health (feed_url TEXT PRIMARY KEY, record BLOB N
 """
 
 
-class Dedupe(Protocol):
-    """What the fetcher, deduper and alerter ask before doing work twice; each asks by its stream's key."""
+class Story(NamedTuple):
+    """A story that has alerted: its first alert's id, and every watch its alerts have named."""
+
+    first_alert: str
+    watches: tuple[str, ...]
+
+    def packed(self) -> str:
+        return " ".join([self.first_alert, *self.watches])
+
+    @classmethod
+    def unpacked(cls, value: str) -> Story:
+        first, *watches = value.split()
+        return cls(first, tuple(watches))
+
+
+class Queued(NamedTuple):
+    """A delivery in the outbox, kept until delivered (the embedded broker forgets its topics)."""
+
+    delivery_id: str
+    destination: str
+    record: bytes
+
+
+class FetchLog(Protocol):
+    """The fetcher's: which items' pages are already on wirewatch.articles.raw (by item URL)."""
 
     def item_fetched(self, url: str) -> bool: ...
     def record_item_fetched(self, url: str) -> None: ...
+
+
+class ArticleIndex(Protocol):
+    """The deduper's: articles published, by canonical URL and by text hash."""
+
     def duplicate_of(self, canonical_url: str, text_hash: str) -> str | None: ...
     def record_article(self, canonical_url: str, text_hash: str) -> None: ...
+
+
+class StoryIndex(Protocol):
+    """Stories: the deduper's LSH bands and signatures of each story, the alerter's story that alerted."""
+
+    def story_candidates(self, bands: list[str]) -> list[str]: ...
+    def story_signature(self, story_id: str) -> str | None: ...
+    def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None: ...
+    def story(self, story_id: str) -> Story | None: ...
+    def record_story(self, story: str, alerted: Story) -> None: ...
+
+
+class AlertLog(Protocol):
+    """The alerter's: alert ids already raised."""
+
     def has_alert(self, alert_id: str) -> bool: ...
     def record_alert(self, alert_id: str, url: str, created_at: str) -> None: ...
+
+
+class DeliveryLog(Protocol):
+    """The deliverer's: deliveries done (with what the destination called the message), and the outbox."""
+
     def delivered(self, delivery_id: str) -> bool: ...
     def record_delivered(self, delivery_id: str, delivered_at: str, ref: str | None = None) -> None: ...
     def delivery_ref(self, delivery_id: str) -> str | None: ...
     def queue_delivery(self, delivery_id: str, destination: str, record: bytes) -> None: ...
+    def pending_deliveries(self) -> list[Queued]: ...
+
+
+class Throttles(Protocol):
+    """The deliverer's throttle windows, and the deliveries held for each digest."""
+
     def throttled_until(self, key: str) -> float | None: ...
     def throttle(self, key: str, until: float) -> None: ...
     def hold(self, digest: str, due: float, record: bytes) -> None: ...
     def take_held(self, digest: str) -> list[bytes]: ...
     def held_due(self) -> list[tuple[str, float]]: ...
-    def story_candidates(self, bands: list[str]) -> list[str]: ...
-    def story_signature(self, story_id: str) -> str | None: ...
-    def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None: ...
-    def story(self, story_id: str) -> tuple[str, list[str]] | None: ...
-    def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None: ...
-    def pending_deliveries(self) -> list[tuple[str, str, bytes]]: ...
+
+
+class Dedupe(FetchLog, ArticleIndex, StoryIndex, AlertLog, DeliveryLog, Throttles, Protocol):
+    """Every stage's state, what a runtime holds: each stage asks by its stream's key."""
 
 
 def _health_from(blob: object) -> FeedHealth:
@@ -213,23 +265,22 @@ class StateStore:
             self._write("INSERT OR IGNORE INTO story_bands VALUES (?, ?)", band, story_id)
         self._write("INSERT OR IGNORE INTO story_signatures VALUES (?, ?)", story_id, signature)
 
-    def story(self, story_id: str) -> tuple[str, list[str]] | None:
+    def story(self, story_id: str) -> Story | None:
         """The story's first alert id and the watches its alerts have named, once it has alerted."""
         row = self._one("SELECT first_alert, watches FROM stories WHERE story_id = ?", story_id)
-        return None if row is None else (str(row[0]), str(row[1]).split())
+        return None if row is None else Story(str(row[0]), tuple(str(row[1]).split()))
 
-    def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO stories VALUES (?, ?, ?)", story_id, first_alert, " ".join(watches)
-        )
+    def record_story(self, story: str, alerted: Story) -> None:
+        watches = " ".join(alerted.watches)
+        self._write("INSERT OR REPLACE INTO stories VALUES (?, ?, ?)", story, alerted.first_alert, watches)
 
-    def pending_deliveries(self) -> list[tuple[str, str, bytes]]:
-        """(delivery id, destination, record) of every delivery queued and not yet delivered."""
+    def pending_deliveries(self) -> list[Queued]:
+        """Every delivery queued and not yet delivered, in the order queued."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT delivery_id, destination, record FROM outbox ORDER BY rowid"
             ).fetchall()
-        return [(str(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+        return [Queued(str(r[0]), str(r[1]), bytes(r[2])) for r in rows]
 
 
 #: Faust table names; each one's changelog is the compacted topic "<app id>-<name>-changelog".
@@ -241,6 +292,47 @@ STORIES_TABLE = "stories"
 THROTTLES_TABLE = "throttles"
 
 
+class _Keys:
+    """The entries of one Faust table whose keys start with a prefix: two or more kinds of entry share
+    a table (and its changelog topic) where they share the partition that owns them."""
+
+    def __init__(self, table: Any, prefix: str) -> None:
+        self._table, self._prefix = table, prefix
+
+    def get(self, key: str) -> str | None:
+        value = self._table.get(self._prefix + key)
+        return None if value is None else str(value)
+
+    def __contains__(self, key: str) -> bool:
+        return self._prefix + key in self._table
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._table[self._prefix + key] = value
+
+    def setdefault(self, key: str, value: str) -> None:
+        if key not in self:
+            self[key] = value
+
+    def items(self) -> list[tuple[str, str]]:
+        n = len(self._prefix)
+        return [(str(k)[n:], str(v)) for k, v in list(self._table.items()) if str(k).startswith(self._prefix)]
+
+
+class _Held(NamedTuple):
+    """The deliveries held for one digest, and when its window closes (a table value, as JSON)."""
+
+    due: float | None
+    records: tuple[str, ...]
+
+    @classmethod
+    def unpacked(cls, value: str | None) -> _Held:
+        data = orjson.loads(value) if value else {}
+        return cls(data.get("due"), tuple(data.get("records") or ()))
+
+    def packed(self) -> str:
+        return orjson.dumps({"due": self.due, "records": list(self.records)}).decode()
+
+
 class TableState:
     """Dedupe state in Faust tables: every write also goes to a compacted changelog topic, so a worker
     that takes over a partition (after a rebalance, a crash or a restart elsewhere) gets its state back.
@@ -249,7 +341,7 @@ class TableState:
     fetcher by item URL, the deduper on its single partition, the alerter by story (articles are keyed by
     story from the deduper on, and an article's URL, hence its alert id, belongs to one story), the
     deliverer by destination (delivery ids name it). That is what makes a table lookup authoritative
-    across workers.
+    across workers. The values are strings, as the changelogs have always held them.
     """
 
     def __init__(self, app: faust.App, partitions: int, dedupe_partitions: int) -> None:
@@ -257,14 +349,20 @@ class TableState:
             return app.Table(name, partitions=n, key_type=str, value_type=str, help=help_)
 
         self.fetched = table(FETCHED_TABLE, partitions, "item URL -> when its page was fetched")
+        # The deduper's, on its single partition: articles by URL and by text hash, stories' bands and
+        # signatures.
         self.articles = table(
             ARTICLES_TABLE, dedupe_partitions, "url:/hash: -> first canonical URL; band:/sig: -> story"
         )
+        self._by_url, self._by_hash = _Keys(self.articles, "url:"), _Keys(self.articles, "hash:")
+        self._bands, self._signatures = _Keys(self.articles, "band:"), _Keys(self.articles, "sig:")
         self.alerts = table(ALERTS_TABLE, partitions, "alert id -> article URL")
         self.deliveries = table(DELIVERIES_TABLE, partitions, "delivery id -> when it was delivered")
         self.stories = table(STORIES_TABLE, partitions, "story id -> first alert id and watches named")
-        # Apart from the deliveries, which grow with every alert: the digest timer scans this one.
+        # Apart from the deliveries, which grow with every alert: the digest timer scans this one. Both
+        # are written while handling a record of the deliveries topic, partitioned by destination.
         self.throttles = table(THROTTLES_TABLE, partitions, "thr:/held: -> window end / held deliveries")
+        self._windows, self._held = _Keys(self.throttles, "thr:"), _Keys(self.throttles, "held:")
 
     def tables(self) -> list[Any]:
         return [self.fetched, self.articles, self.alerts, self.deliveries, self.stories, self.throttles]
@@ -276,13 +374,12 @@ class TableState:
         self.fetched[url] = "1"
 
     def duplicate_of(self, canonical_url: str, text_hash: str) -> str | None:
-        earlier = self.articles.get("url:" + canonical_url) or self.articles.get("hash:" + text_hash)
-        return None if earlier is None else _why_duplicate(canonical_url, str(earlier))
+        earlier = self._by_url.get(canonical_url) or self._by_hash.get(text_hash)
+        return None if earlier is None else _why_duplicate(canonical_url, earlier)
 
     def record_article(self, canonical_url: str, text_hash: str) -> None:
-        self.articles["url:" + canonical_url] = canonical_url
-        if "hash:" + text_hash not in self.articles:
-            self.articles["hash:" + text_hash] = canonical_url
+        self._by_url[canonical_url] = canonical_url
+        self._by_hash.setdefault(text_hash, canonical_url)
 
     def has_alert(self, alert_id: str) -> bool:
         return alert_id in self.alerts
@@ -305,59 +402,48 @@ class TableState:
         # Nothing to do: the record itself on the deliveries topic stays until its offset is committed.
         pass
 
-    def pending_deliveries(self) -> list[tuple[str, str, bytes]]:
+    def pending_deliveries(self) -> list[Queued]:
         return []
 
     def story_candidates(self, bands: list[str]) -> list[str]:
-        found = (self.articles.get("band:" + band) for band in bands)
-        return list(dict.fromkeys(str(story) for story in found if story))
+        found = (self._bands.get(band) for band in bands)
+        return list(dict.fromkeys(story for story in found if story))
 
     def story_signature(self, story_id: str) -> str | None:
-        value = self.articles.get("sig:" + story_id)
-        return None if value is None else str(value)
+        return self._signatures.get(story_id)
 
     def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None:
         for band in bands:
-            if "band:" + band not in self.articles:
-                self.articles["band:" + band] = story_id
-        if "sig:" + story_id not in self.articles:
-            self.articles["sig:" + story_id] = signature
+            self._bands.setdefault(band, story_id)
+        self._signatures.setdefault(story_id, signature)
 
-    def story(self, story_id: str) -> tuple[str, list[str]] | None:
+    def story(self, story_id: str) -> Story | None:
         value = self.stories.get(story_id)
-        if value is None:
-            return None
-        first, *watches = str(value).split()
-        return first, watches
+        return None if value is None else Story.unpacked(str(value))
 
-    def record_story(self, story_id: str, first_alert: str, watches: list[str]) -> None:
-        self.stories[story_id] = " ".join([first_alert, *watches])
+    def record_story(self, story: str, alerted: Story) -> None:
+        self.stories[story] = alerted.packed()
 
-    # Throttles and held digests, like deliveries, are written while handling a record of the deliveries
-    # topic, which is partitioned by destination.
     def throttled_until(self, key: str) -> float | None:
-        value = self.throttles.get("thr:" + key)
+        value = self._windows.get(key)
         return None if value is None else float(value)
 
     def throttle(self, key: str, until: float) -> None:
-        self.throttles["thr:" + key] = repr(until)
+        self._windows[key] = repr(until)
 
     def hold(self, digest: str, due: float, record: bytes) -> None:
-        held = orjson.loads(self.throttles.get("held:" + digest) or '{"due": null, "records": []}')
-        held["due"] = held["due"] or due
-        held["records"].append(record.decode())
-        self.throttles["held:" + digest] = orjson.dumps(held).decode()
+        held = _Held.unpacked(self._held.get(digest))
+        self._held[digest] = _Held(held.due or due, (*held.records, record.decode())).packed()
 
     def take_held(self, digest: str) -> list[bytes]:
-        value = self.throttles.get("held:" + digest)
-        if not value:
-            return []
-        self.throttles["held:" + digest] = ""
-        return [r.encode() for r in orjson.loads(value)["records"]]
+        held = _Held.unpacked(self._held.get(digest))
+        if held.records:
+            self._held[digest] = ""
+        return [r.encode() for r in held.records]
 
     def held_due(self) -> list[tuple[str, float]]:
-        out = []
-        for key, value in list(self.throttles.items()):
-            if str(key).startswith("held:") and value:
-                out.append((str(key)[5:], float(orjson.loads(value)["due"])))
-        return out
+        return [
+            (digest, float(held.due))
+            for digest, value in self._held.items()
+            if value and (held := _Held.unpacked(value)).due is not None
+        ]

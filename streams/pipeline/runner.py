@@ -129,13 +129,13 @@ async def run_pipeline(
         # The progress spinner writes cursor escapes into whatever stream it is given.
         worker.spinner = None
         pending = runtime.dedupe.pending_deliveries()
-        for delivery_id, _, _ in pending:
-            runtime.progress.expect(delivery_id)
+        for queued in pending:
+            runtime.progress.expect(queued.delivery_id)
         await worker.start()
         _own_signals(loop, stop, runtime)  # again: the Faust worker installed its own on start
         # Deliveries queued before a restart: the embedded broker lost them with its topics.
-        for _, destination, record in pending:
-            await runtime.send(runtime.topics.deliveries, destination, Delivery.loads(record))
+        for queued in pending:
+            await runtime.send(runtime.topics.deliveries, queued.destination, Delivery.loads(queued.record))
         if pending:
             log.warning("re-queued %d delivery(ies) pending since before the restart", len(pending))
         ends = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]
