@@ -22,13 +22,11 @@ WIREWATCH_AGENTS = True
 def attach_agents(runtime: Runtime, names: tuple[str, ...] | None = None) -> None:
     """Attach each stage's agent as PIPELINE declares it: its input topic, key, handler and copies."""
     from streams.pipeline.topology import topic_field
-    from streams.settings import SettingsError
+    from streams.settings import ConfigError
 
     for name in names or AGENT_MODULES:
         if name not in AGENT_MODULES:
-            raise SettingsError(
-                f"setting 'agents': unknown agent {name!r}; known: {', '.join(AGENT_MODULES)}"
-            )
+            raise ConfigError(f"setting 'agents': unknown agent {name!r}; known: {', '.join(AGENT_MODULES)}")
     for stage in PIPELINE:
         if names and stage.name not in names:
             continue

