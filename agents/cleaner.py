@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.ingest.clean import clean_html
 from streams.pipeline.runtime import Runtime
-from streams.records import CleanArticle, RawArticle, utcnow
+from streams.records import CleanArticle, RawArticle, carried, utcnow
 
 STAGE = "cleaner"
 
@@ -21,11 +21,10 @@ async def clean_article(rt: Runtime, raw: RawArticle) -> CleanArticle:
         raw.title,
         raw.declared_language,
     )
-    return CleanArticle(
+    return carried(
+        raw,
+        CleanArticle,
         url=cleaned.canonical_url,
-        item_url=raw.item_url,
-        feed_url=raw.feed_url,
-        source=raw.source,
         title=cleaned.title or raw.title,
         published=cleaned.published or raw.published,
         language=cleaned.language,

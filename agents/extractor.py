@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.names.analysis import decide, ner_job
 from streams.pipeline.runtime import Runtime
-from streams.records import ArticleEntities, CleanArticle, utcnow
+from streams.records import ArticleEntities, CleanArticle, carried, utcnow
 
 STAGE = "extractor"
 
@@ -17,20 +17,8 @@ async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
     what = f"entity recognition of {article.url}"
     found = await rt.run_cpu(s.ner_timeout, what, "ner_failed", job.run) if job else []
     ents, matches = decide(article.text, rt.matcher, found)
-    return ArticleEntities(
-        url=article.url,
-        item_url=article.item_url,
-        feed_url=article.feed_url,
-        source=article.source,
-        title=article.title,
-        published=article.published,
-        language=article.language,
-        text=article.text,
-        model=model or "",
-        entities=ents,
-        matches=matches,
-        extracted_at=utcnow(),
-        story_id=article.story_id,
+    return carried(
+        article, ArticleEntities, model=model or "", entities=ents, matches=matches, extracted_at=utcnow()
     )
 
 

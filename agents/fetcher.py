@@ -5,7 +5,7 @@ from __future__ import annotations
 from streams.ingest.fetch import FetchError, Response, decode_html, strip_inert
 from streams.pipeline.progress import Finished
 from streams.pipeline.runtime import Runtime
-from streams.records import FeedItem, RawArticle, utcnow
+from streams.records import FeedItem, RawArticle, carried, utcnow
 
 # A host that answers 429 or 503 with a Retry-After up to this long is waited for, once.
 MAX_RETRY_AFTER = 60.0
@@ -31,18 +31,15 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
     if robots is not None:
         await robots.check(item.url)
     resp = await download_page(rt, item.url)
-    raw = RawArticle(
+    raw = carried(
+        item,
+        RawArticle,
         url=resp.url,
         item_url=item.url,
-        feed_url=item.feed_url,
-        source=item.source,
-        title=item.title,
-        published=item.published,
         status=resp.status,
         content_type=resp.content_type,
         html=decode_html(resp),
         fetched_at=utcnow(),
-        declared_language=item.declared_language,
     )
     limit = rt.settings.max_record_bytes
     # Serialised here only when it could be over the limit (send serialises it again): JSON turns no

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -50,6 +50,16 @@ class WireRecord(faust.Record, abstract=True, serializer="orjson", include_metad
             if isinstance(value, list):
                 data[name] = [v.to_json() if isinstance(v, WireRecord) else v for v in value]
         return data
+
+
+R = TypeVar("R", bound=WireRecord)
+
+
+def carried(before: object, record: type[R], **fields: Any) -> R:
+    """The next stage's record: what it shares by name with the record before (the item URL, the feed,
+    the source...), then the fields given."""
+    shared = {n: getattr(before, n) for n in record._options.fields if n not in fields and hasattr(before, n)}
+    return record(**shared, **fields)
 
 
 class FeedItem(WireRecord):

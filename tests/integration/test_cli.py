@@ -21,6 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "golden"
 
 
+def demo_run(feeds: Path, tmp_path: Path) -> list[str]:
+    """The arguments of a run over the demo's watchlist printing JSON lines, with its own data dir."""
+    return [
+        "--format",
+        "jsonl",
+        "--feeds",
+        str(feeds),
+        "--watchlist",
+        str(demo_watchlist_path()),
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
+
+
 async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     """Start the CLI in a child process; this loop keeps serving the loopback site meanwhile."""
     return await asyncio.create_subprocess_exec(
@@ -63,19 +77,7 @@ async def test_run_once_prints_jsonl_and_a_restart_never_realerts(
         env = {**os.environ, "WIREWATCH_APP_ID": f"restart-{tag}", "WIREWATCH_TOPIC_PREFIX": f"r{tag}."}
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"# the loopback site\n{demo_site.feed_url}\n")
-    args = [
-        "run",
-        "--once",
-        "--format",
-        "jsonl",
-        "--feeds",
-        str(feeds),
-        "--watchlist",
-        str(demo_watchlist_path()),
-        "--data-dir",
-        str(tmp_path / "data"),
-        *extra,
-    ]
+    args = ["run", "--once", *demo_run(feeds, tmp_path), *extra]
 
     code, out, err = await wirewatch(*args, env=env)
     assert code == 0, err
@@ -215,20 +217,7 @@ async def test_worker_runs_against_a_broker_until_sigterm(
     feeds.write_text(demo_site.feed_url + "\n")
     tag = tmp_path.name[-12:].replace("_", "-").lower()
     env = {**os.environ, "WIREWATCH_APP_ID": f"worker-{tag}", "WIREWATCH_TOPIC_PREFIX": f"w{tag}."}
-    proc = await spawn(
-        "worker",
-        "--broker",
-        any_broker,
-        "--format",
-        "jsonl",
-        "--feeds",
-        str(feeds),
-        "--watchlist",
-        str(demo_watchlist_path()),
-        "--data-dir",
-        str(tmp_path / "data"),
-        env=env,
-    )
+    proc = await spawn("worker", "--broker", any_broker, *demo_run(feeds, tmp_path), env=env)
     assert proc.stdout is not None and proc.stderr is not None
     alerts = []
     try:
