@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from streams import metrics
 from streams.alerting.alert import alert_for
 from streams.alerting.routes import deliveries_for
 from streams.kafka.state import Story
@@ -25,6 +28,9 @@ async def handle(rt: Runtime, art: ArticleEntities) -> str:
     # A later alert of a story is posted, where the destination can, as a reply to the story's first.
     deliveries = deliveries_for(rt.routing, art, alert, reply_to=story.first_alert if story else "")
     await rt.publish_alert(alert, deliveries)
+    if art.fetched_at:
+        fetched = datetime.fromisoformat(art.fetched_at)
+        metrics.ALERT_SECONDS.observe((datetime.now(fetched.tzinfo) - fetched).total_seconds())
     rt.dedupe.record_alert(alert.alert_id, alert.url, alert.created_at)
     if art.story_id:
         first = story.first_alert if story else alert.alert_id

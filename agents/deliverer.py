@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from streams import metrics
 from streams.alerting.deliver import DeliveryFailed, with_retries
 from streams.alerting.senders import deliver_once
 from streams.pipeline.progress import Finished
@@ -38,7 +39,27 @@ def throttle(rt: Runtime, delivery: Delivery, now: float) -> bool:
     return False
 
 
+#: A delivery's outcome as the result label of wirewatch_deliveries.
+_RESULTS = {
+    "delivered": "delivered",
+    "undeliverable": "undeliverable",
+    "held for digest": "held",
+    "already delivered": "repeated",
+}
+
+
 async def handle(rt: Runtime, delivery: Delivery) -> str:
+    started = time.monotonic()
+    outcome = await _deliver(rt, delivery)
+    result = _RESULTS.get(outcome)
+    if result is not None:
+        metrics.DELIVERIES.labels(delivery.destination, result).inc()
+    if result in ("delivered", "undeliverable"):
+        metrics.DELIVERY_SECONDS.labels(delivery.destination).observe(time.monotonic() - started)
+    return outcome
+
+
+async def _deliver(rt: Runtime, delivery: Delivery) -> str:
     # A record read again after a crash or a rebalance: the destination already has it.
     if rt.dedupe.delivered(delivery.delivery_id):
         return Finished("already delivered")

@@ -7,6 +7,7 @@ import logging
 import time
 from datetime import datetime
 
+from streams import metrics
 from streams.alerting.alert import health_alert
 from streams.alerting.health import FeedHealth, change, failed, succeeded
 from streams.alerting.routes import health_deliveries
@@ -31,6 +32,7 @@ async def poll_feed(rt: Runtime, feed_url: str, schedule: Schedule | None = None
         reason_class = getattr(exc, "reason_class", "bad_feed")
         await rt.dead_letter(STAGE, feed_url, reason_class, str(exc))
         rt.progress.feed_failures[feed_url] = (reason_class, str(exc))
+        metrics.FEED_POLLS.labels("failed").inc()
         health = failed(health, now, reason_class, str(exc))
         if schedule is not None:
             schedule.failed(feed_url, time.monotonic(), getattr(exc, "retry_after", None))
@@ -54,6 +56,7 @@ async def _read_feed(rt: Runtime, feed_url: str, now: float) -> tuple[int, str, 
         headers["If-Modified-Since"] = modified
     resp = await rt.web().get(feed_url, rt.limits(rt.settings.max_feed_bytes), headers)
     if resp.status == 304:
+        metrics.FEED_POLLS.labels("not_modified").inc()
         return 0, "", []
     check_feed_type(resp)
     # In a CPU process with a deadline: feedparser's regexes can be made to backtrack for minutes.
@@ -91,6 +94,7 @@ async def _read_feed(rt: Runtime, feed_url: str, now: float) -> tuple[int, str, 
         rt.state.mark_seen(item.url, feed_url, seen_at)
         new_times.append(_epoch(item.published) or now)
     rt.state.set_validators(feed_url, resp.etag, resp.last_modified)
+    metrics.FEED_POLLS.labels("new_items" if new_times else "no_new_items").inc()
     return len(new_times), feed.title, new_times
 
 

@@ -6,19 +6,22 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
+from tqdm import tqdm
 
 from streams.alerting.alert import render_text
 from streams.alerting.health import condition, render_table
 from streams.alerting.routes import load_routing
+from streams.console.server import Console, serving
 from streams.ingest.clean import ExtractionFailed, clean_html, drop_teasers
 from streams.ingest.feeds import FeedListError, read_feed_list
 from streams.ingest.language import identify
@@ -26,10 +29,10 @@ from streams.kafka.broker import BrokerError, read_topic
 from streams.kafka.state import STATE_FILE, StateStore
 from streams.kafka.topics import FEEDS_HEALTH
 from streams.names.analysis import analyse
-from streams.names.gazetteer import region_names, resolve, watch_countries
+from streams.names.gazetteer import Place, region_names, resolve, watch_countries
 from streams.names.match import VariantMatcher, explain
 from streams.names.ner import ModelNotInstalled
-from streams.names.watchlist import WatchlistError, load_watchlist
+from streams.names.watchlist import Watch, WatchlistError, load_watchlist
 from streams.pipeline.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.pipeline.runtime import AlertSink
 from streams.pipeline.topology import render_topology
@@ -49,6 +52,13 @@ _USER_ERRORS = (
 )
 # Failures of a running pipeline: exit non-zero so a supervisor restarts the process.
 _RUN_ERRORS = (AgentDied,)
+
+
+def _bar(desc: str, unit: str, total: int | None = None) -> tqdm[Any]:
+    """A progress bar on the terminal's stderr; none when stderr is a file or a pipe (logs, CI, cron)."""
+    return tqdm(
+        total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False
+    )
 
 
 def _printer(fmt: str, out: TextIO) -> AlertSink:
@@ -121,15 +131,23 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
     feeds = read_feed_list(_required_path(args, "feeds"))
     watches = load_watchlist(_required_path(args, "watchlist"))
     routing = load_routing(_config(args), os.environ, {w.id for w in watches})
-    result = await run_pipeline(
-        settings,
-        feeds=feeds,
-        watches=watches,
-        once=once,
-        sinks=[_printer(args.format, sys.stdout)],
-        log_level=args.log_level,
-        routing=routing,
-    )
+    with _bar("items", "item") as bar:
+
+        def progress(done: int, known: int) -> None:
+            bar.total = known
+            bar.n = done
+            bar.refresh()
+
+        result = await run_pipeline(
+            settings,
+            feeds=feeds,
+            watches=watches,
+            once=once,
+            sinks=[_printer(args.format, sys.stdout)],
+            log_level=args.log_level,
+            routing=routing,
+            on_progress=progress if once and not bar.disable else None,
+        )
     print(f"wirewatch: {_summary(result)}", file=sys.stderr)
     failed_all = _feed_failures(result)
     return failed_all if once else 0
@@ -159,6 +177,27 @@ def _required_path(args: argparse.Namespace, key: str) -> Path:
     return given
 
 
+async def _console(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.broker is None:
+        raise ConfigError(
+            "the console alone reads a running pipeline's topics: give --broker kafka://HOST:PORT"
+        )
+    watchlist = getattr(args, "watchlist", None) or _config(args).file("watchlist")
+    watches = load_watchlist(watchlist) if watchlist else []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    address = args.address or settings.console_address or "127.0.0.1:8765"
+    async with serving(Console(settings, settings.broker, watches), address) as port:
+        if port is None:
+            return 1
+        print(f"wirewatch console: http://{address.rpartition(':')[0]}:{port}/", file=sys.stderr)
+        await stop.wait()
+    return 0
+
+
 async def _replay(args: argparse.Namespace) -> int:
     settings = _settings(args)
     watches = load_watchlist(args.watchlist)
@@ -168,9 +207,16 @@ async def _replay(args: argparse.Namespace) -> int:
         if not routing.routes:
             raise ConfigError("--deliver needs routes and destinations in the --config file")
     until = parse_when(args.until) if args.until else None
-    seen, alerted = await replay(
-        settings, watches, parse_when(args.since), until, _printer(args.format, sys.stdout), routing
-    )
+    with _bar("replay", "article") as bar:
+        seen, alerted = await replay(
+            settings,
+            watches,
+            parse_when(args.since),
+            until,
+            _printer(args.format, sys.stdout),
+            routing,
+            on_article=bar.update,
+        )
     print(f"wirewatch replay: {seen} article(s) read, {alerted} would have alerted", file=sys.stderr)
     return 0
 
@@ -181,26 +227,33 @@ def _watchlist_check(path: Path) -> int:
     places = resolve(watches)
     countries = watch_countries(watches, places)
     print(f"{path}: {len(watches)} watches, {sum(w.kind == 'location' for w in watches)} of them places")
-    for w in watches:
-        print(f"  {w.id} ({w.kind}): {w.name}" + (f"; aliases: {', '.join(w.aliases)}" if w.aliases else ""))
-        # What supports the watch's short forms (acronyms, bare surnames, short or respelt place names).
-        code = countries.get(w.id)
-        region = f"{region_names(code)[0]} ({code}) and {region_names(code)[-1]}" if code else None
-        words = ", ".join((*w.context, *([region] if region else [])))
-        none = "none; its short forms need another watch in the article (give country:)"
-        print(f"      context: {words or none}")
-        if w.kind != "location":
-            continue
-        place = places.get(w.id)
-        if place is None:
-            print("      GeoNames: no town of 15,000 people or more by that name; give country: or geonames:")
-            continue
-        print(
-            f"      GeoNames {place.geonames}: {place.name}, {place.country},"
-            f" population {place.population:,}, at {place.latitude:.4f}, {place.longitude:.4f}"
-        )
-        print(f"      names matched too: {', '.join(place.names) or 'none'}")
+    with _bar("watchlist check", "watch", len(watches)) as bar:
+        for w in watches:
+            bar.update()
+            _check_one(w, places, countries)
     return 0
+
+
+def _check_one(w: Watch, places: Mapping[str, Place], countries: Mapping[str, str]) -> None:
+    """One watch of `watchlist check`: its names, its context and, for a place, its GeoNames entry."""
+    print(f"  {w.id} ({w.kind}): {w.name}" + (f"; aliases: {', '.join(w.aliases)}" if w.aliases else ""))
+    # What supports the watch's short forms (acronyms, bare surnames, short or respelt place names).
+    code = countries.get(w.id)
+    region = f"{region_names(code)[0]} ({code}) and {region_names(code)[-1]}" if code else None
+    words = ", ".join((*w.context, *([region] if region else [])))
+    none = "none; its short forms need another watch in the article (give country:)"
+    print(f"      context: {words or none}")
+    if w.kind != "location":
+        return
+    place = places.get(w.id)
+    if place is None:
+        print("      GeoNames: no town of 15,000 people or more by that name; give country: or geonames:")
+        return
+    print(
+        f"      GeoNames {place.geonames}: {place.name}, {place.country},"
+        f" population {place.population:,}, at {place.latitude:.4f}, {place.longitude:.4f}"
+    )
+    print(f"      names matched too: {', '.join(place.names) or 'none'}")
 
 
 def _match(args: argparse.Namespace) -> int:
@@ -338,6 +391,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("topology", help="print the pipeline: each stage's topics, key and concurrency")
 
+    con = sub.add_parser("console", help="serve the web console alone, reading a running pipeline's topics")
+    con.add_argument("--broker", help="kafka://HOST:PORT of the pipeline (or WIREWATCH_BROKER)")
+    con.add_argument("--watchlist", type=Path, help="the watchlist to explain alerts and try texts with")
+    con.add_argument("--address", help="HOST:PORT to serve on (default: the console_address setting)")
+    con.add_argument("--config", type=Path, help="YAML file with a 'settings:' block")
+    con.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
     match = sub.add_parser("match", help="clean and match local .html/.txt files, offline")
     match.add_argument("--watchlist", type=Path, required=True)
     match.add_argument("--format", choices=["text", "jsonl"], default="jsonl")
@@ -359,6 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "console":
+            return asyncio.run(_console(args))
         if args.command == "topology":
             print(render_topology(), end="")
             return 0

@@ -108,6 +108,8 @@ class CleanArticle(ArticleRecord):
     cleaned_at: str
     #: Set by the deduper: articles that are near-duplicates of one another share it.
     story_id: str = ""
+    #: When its page was fetched (carried from wirewatch.articles.raw): the start of the alert latency.
+    fetched_at: str = ""
 
 
 class Entity(WireRecord):
@@ -149,6 +151,7 @@ class ArticleEntities(ArticleRecord):
     matches: list[WatchMatch]
     extracted_at: str
     story_id: str = ""
+    fetched_at: str = ""
 
 
 class Alert(WireRecord):
@@ -168,6 +171,8 @@ class Alert(WireRecord):
     #: "article" for reporting that names watches; "feed_failing", "feed_silent" or "feed_recovered" for
     #: a feed health alert, whose url is the feed's and whose watches and matches are empty.
     kind: str = "article"
+    #: The article's language (ISO 639-1), empty when it is not known and for a feed health alert.
+    language: str = ""
 
 
 class Delivery(WireRecord):

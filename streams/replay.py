@@ -86,6 +86,7 @@ async def replay(
     until: datetime | None,
     out: AlertOut,
     routing: Routing | None = None,
+    on_article: Callable[[], object] | None = None,
 ) -> tuple[int, int]:
     """Match every retained article against the watchlist; (articles read, alerts raised)."""
     if settings.broker is None:
@@ -101,6 +102,8 @@ async def replay(
         topic = settings.topic_prefix + ARTICLES_CLEAN
         async for article in retained_articles(settings.broker, topic, since, until):
             seen += 1
+            if on_article is not None:
+                on_article()
             # As the live extractor does, `entities: candidates` included.
             job = ner_job(article.text, settings.ner_model(article.language), settings.entities, matcher)
             what = f"entity recognition of {article.url}"

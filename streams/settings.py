@@ -104,6 +104,13 @@ class Settings:
     # HOST:PORT where the worker serves Prometheus metrics on /metrics (empty: not served), e.g.
     # "127.0.0.1:9464"; a non-loopback host exposes them to that network.
     metrics_address: str = ""
+    # HOST:PORT of the web console, /metrics and the /healthz and /readyz probes that `run` and `worker`
+    # serve (empty: none; port 0: any free one, logged). Loopback by default; a console exposed beyond it
+    # wants console_token (best from WIREWATCH_CONSOLE_TOKEN), which every page then asks for.
+    console_address: str = "127.0.0.1:8765"
+    console_token: str = ""
+    # /readyz fails while a partition this worker reads has more records waiting than this.
+    ready_max_lag: int = 10_000
     # Deliveries to Slack, email and webhooks: retried with backoff from retry_first_delay up to
     # retry_max_delay, then dead-lettered once delivery_deadline seconds have passed. The deadline stays
     # under the consumer's poll interval (1,000 s), since a delivery holds its destination's partition.

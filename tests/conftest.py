@@ -25,6 +25,8 @@ TEST_ENV = {
     "WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
     "WIREWATCH_HOST_DELAY": "0",
     "WIREWATCH_CPU_WORKERS": "1",
+    # No console unless a test asks for one: many pipelines start here, and its port is one per machine.
+    "WIREWATCH_CONSOLE_ADDRESS": "",
 }
 os.environ.update(TEST_ENV)
 
@@ -93,6 +95,7 @@ def unique_settings(tmp_path: Path) -> Settings:
         allow_networks=("127.0.0.0/8",),
         host_delay=0.0,
         cpu_workers=1,
+        console_address="",
     )
 
 

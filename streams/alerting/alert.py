@@ -54,6 +54,7 @@ def build_alert(
     matches: Sequence[WatchMatch],
     snippet_chars: int,
     story_id: str = "",
+    language: str | None = None,
 ) -> Alert | None:
     """One alert for an article that names at least one watch; None when it names none."""
     if not matches:
@@ -72,6 +73,7 @@ def build_alert(
         snippet=body_snippet(text, title, ordered, snippet_chars),
         created_at=utcnow(),
         story_id=story_id,
+        language=language or "",
     )
 
 
@@ -125,6 +127,7 @@ class _Article(Protocol):
     published: str | None
     text: str
     story_id: str
+    language: str | None
 
 
 def alert_for(article: _Article, matches: Sequence[WatchMatch], snippet_chars: int) -> Alert | None:
@@ -139,4 +142,5 @@ def alert_for(article: _Article, matches: Sequence[WatchMatch], snippet_chars: i
         matches=matches,
         snippet_chars=snippet_chars,
         story_id=article.story_id,
+        language=article.language,
     )

@@ -265,6 +265,15 @@ class OffsetGuard:
         self.done.setdefault(tp, set()).add(message.offset)
         self.last_activity[tp] = self.clock()
 
+    def lags(self) -> dict[Any, int]:
+        """Per assigned partition, the records past the first offset not yet committed."""
+        out = {}
+        for tp in self.consumer.assignment():
+            base, end = self.base(tp), self.consumer.highwater(tp)
+            if base is not None and end is not None:
+                out[tp] = max(0, int(end) - base)
+        return out
+
     def base(self, tp: Any) -> int | None:
         """The first offset of the partition not yet committed, or None while that is not known."""
         committed: int | None = self.consumer._committed_offset[tp]
@@ -400,6 +409,7 @@ class OffsetGuard:
             self.reported[tp] = now
             self.stalls += 1
             metrics.STALLS.labels(tp.topic).inc()
+            metrics.stalled()
             recovering = bool(self.consumer.app.in_recovery)
             log.warning(
                 "stall: %s has %d record(s) waiting (offsets %d-%d) and nothing handled for %.0f s; %s\n%s",
@@ -502,6 +512,8 @@ class WireApp(faust.App):
     idempotent = False
     fetch_wait = 1.5
     offset_guard: OffsetGuard | None = None
+    #: Records waiting past the committed offset, per assigned partition (every 2 s; readiness reads it).
+    lags: dict[Any, int] = {}
 
     _resumed: frozenset[Any] = frozenset()
 

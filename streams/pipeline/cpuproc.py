@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from streams import metrics
 from streams.reasons import ReasonClass
 
 T = TypeVar("T")
@@ -128,6 +129,7 @@ class Slots:
         processes: dict[int, Any] = getattr(executor, "_processes", None) or {}
         for process in list(processes.values()):
             process.kill()
+        metrics.CPU_RESTARTS.inc()
         executor.shutdown(wait=False, cancel_futures=True)
 
     async def run_within(
@@ -143,9 +145,11 @@ class Slots:
                 return await asyncio.wait_for(future, deadline)
             except TimeoutError:
                 log.warning("%s ran past %.0f s: its CPU process is replaced", what, deadline)
+                metrics.CPU_FAILURES.labels("timeout").inc()
                 self._replace(slot)
                 raise WorkFailed("timeout", f"{what} ran past its limit of {deadline:g} s") from None
             except BrokenProcessPool:
+                metrics.CPU_FAILURES.labels("crash").inc()
                 self._replace(slot)
                 raise WorkFailed(crash_class, f"{what} took its CPU process down") from None
         finally:

@@ -9,12 +9,15 @@ import io
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 
 from streams import metrics
 from streams.alerting.routes import Routing
+from streams.console.server import Console, serving
 from streams.kafka.broker import EmbeddedBroker, ensure_topics, supports_idempotence
 from streams.names.watchlist import Watch
 from streams.pipeline.runtime import AlertSink, Runtime, build_runtime
@@ -58,6 +61,14 @@ def log_tasks(runtime: Runtime | None = None) -> None:
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
+async def _report(runtime: Runtime, on_progress: Callable[[int, int], object]) -> None:
+    """Items through and items known, twice a second, for a progress bar (until cancelled)."""
+    while True:
+        done = len(runtime.progress.outcomes)
+        on_progress(done, done + len(runtime.progress.pending))
+        await asyncio.sleep(0.5)
+
+
 def _own_signals(
     loop: asyncio.AbstractEventLoop, stop: asyncio.Event, runtime: Runtime | None = None
 ) -> None:
@@ -79,6 +90,7 @@ async def run_pipeline(
     once_timeout: float = 600.0,
     log_level: str = "warning",
     routing: Routing | None = None,
+    on_progress: Callable[[int, int], object] | None = None,
 ) -> RunResult:
     """Run every agent in this process until stopped or, with once, until every item is through."""
     broker: EmbeddedBroker | None = None
@@ -94,6 +106,7 @@ async def run_pipeline(
         log.info("embedded broker on %s", broker_url)
     runtime: Runtime | None = None
     worker: faust.Worker | None = None
+    stack = contextlib.AsyncExitStack()
     try:
         idempotent = settings.idempotence == "on" or (
             settings.idempotence == "auto" and broker is None and await supports_idempotence(broker_url)
@@ -138,8 +151,16 @@ async def run_pipeline(
             await runtime.send(runtime.topics.deliveries, queued.destination, Delivery.loads(queued.record))
         if pending:
             log.warning("re-queued %d delivery(ies) pending since before the restart", len(pending))
-        ends = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]
+        if settings.console_address and not once:
+            console = Console(settings, broker_url, watches, runtime)
+            await stack.enter_async_context(serving(console, settings.console_address))
+        ends: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(runtime.failed.wait()),
+        ]
         waiter = asyncio.ensure_future(runtime.progress.wait_idle(once_timeout)) if once else None
+        if on_progress is not None:
+            ends.append(asyncio.ensure_future(_report(runtime, on_progress)))
         await asyncio.wait([*ends, *([waiter] if waiter else [])], return_when=asyncio.FIRST_COMPLETED)
         for task in ends:
             task.cancel()
@@ -159,6 +180,7 @@ async def run_pipeline(
             feeds=len(feeds),
         )
     finally:
+        await stack.aclose()
         if worker is not None:
             await worker.stop()
         if runtime is not None:

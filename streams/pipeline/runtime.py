@@ -14,6 +14,7 @@ import aiohttp
 import faust
 from faust.types import Message, StreamT, TopicT
 
+from streams import metrics
 from streams.alerting.deliver import RetryPolicy
 from streams.alerting.routes import Routing
 from streams.alerting.senders import Pacer, delivery_policy
@@ -183,6 +184,7 @@ class Runtime:
         self, stage: str, key: str, error_class: str, reason: str, item_url: str | None = None
     ) -> None:
         log.warning("dead-letter from %s for %s: %s: %s", stage, key, error_class, reason)
+        metrics.DEAD_LETTERS.labels(stage, metrics.reason_label(error_class)).inc()
         record = DeadLetter(
             stage=stage,
             key=key,
@@ -221,6 +223,7 @@ class Runtime:
                     raise
                 if isinstance(outcome, Finished):
                     self.progress.finish(item, str(outcome))
+                metrics.RECORDS.labels(stage, metrics.outcome_label(outcome)).inc()
                 # Handled, or dead-lettered: only now may the commit move past this record.
                 if event is not None:
                     self._handled(event.message)
@@ -303,6 +306,10 @@ def create_app(settings: Settings, broker_url: str, *, idempotent: bool = False)
     async def mend_offsets() -> None:
         if app.offset_guard is not None:
             await app.offset_guard.mend()
+            app.lags = app.offset_guard.lags()
+            metrics.LAG.clear()  # partitions given up in a rebalance are no longer this worker's
+            for tp, lag in app.lags.items():
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
     return app
 

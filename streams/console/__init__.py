@@ -1,0 +1,1 @@
+"""The web console: live alerts, feed health, dead letters, the watchlist to try, the pipeline's rates."""
