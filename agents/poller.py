@@ -5,21 +5,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
+from dataclasses import dataclass
 
 from streams import metrics
 from streams.alerting.alert import health_alert
 from streams.alerting.health import FeedHealth, change, failed, succeeded
 from streams.alerting.routes import health_deliveries
-from streams.ingest.feeds import BadFeed, parse_feed
-from streams.ingest.fetch import FetchError, check_feed_type
+from streams.ingest.feeds import BadFeed
+from streams.ingest.fetch import FetchError, check_feed_type, link_targets
+from streams.ingest.publish import parse_in_cpu, publish_items
+from streams.ingest.schedule import Intervals, Pace, Schedule
 from streams.pipeline.cpuproc import WorkFailed
 from streams.pipeline.runtime import Runtime
-from streams.records import FeedHealthRecord, FeedItem, utcnow
+from streams.records import FeedHealthRecord
 
 log = logging.getLogger("wirewatch")
 
 STAGE = "poller"
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What one poll of a feed gave."""
+
+    published: int = 0
+    title: str = ""
+    new_times: tuple[float, ...] = ()
+    #: How often the publisher asks to be read (Cache-Control max-age, <ttl>, sy:updatePeriod).
+    hint: float | None = None
+    #: WebSub: the hub the feed advertises and its topic there.
+    hub: str | None = None
+    topic: str = ""
 
 
 async def poll_feed(rt: Runtime, feed_url: str, schedule: Schedule | None = None) -> int:
@@ -27,7 +43,7 @@ async def poll_feed(rt: Runtime, feed_url: str, schedule: Schedule | None = None
     now = time.time()
     health = rt.state.feed_health(feed_url)
     try:
-        published, source, new_times = await _read_feed(rt, feed_url, now)
+        read = await _read_feed(rt, feed_url, now)
     except (FetchError, BadFeed, WorkFailed) as exc:
         reason_class = getattr(exc, "reason_class", "bad_feed")
         await rt.dead_letter(STAGE, feed_url, reason_class, str(exc))
@@ -36,18 +52,23 @@ async def poll_feed(rt: Runtime, feed_url: str, schedule: Schedule | None = None
         health = failed(health, now, reason_class, str(exc))
         if schedule is not None:
             schedule.failed(feed_url, time.monotonic(), getattr(exc, "retry_after", None))
-        published = 0
+        read = _Read()
     else:
         rt.progress.feed_failures.pop(feed_url, None)
-        health = succeeded(health, now, source, new_times)
+        health = succeeded(health, now, read.title, list(read.new_times))
+        if rt.websub is not None and read.hub:
+            await rt.websub.ensure(feed_url, read.hub, read.topic, rt.limits(rt.settings.max_feed_bytes))
         if schedule is not None:
-            schedule.succeeded(feed_url)
+            # A feed its hub pushes is polled only as a safety net.
+            pushed = rt.websub is not None and rt.websub.subscribed(feed_url)
+            schedule.floor(feed_url, rt.settings.websub_poll_interval if pushed else None)
+            schedule.succeeded(feed_url, Pace(health.median_interval(), read.hint))
     await _publish_health(rt, health, now)
-    return published
+    return read.published
 
 
-async def _read_feed(rt: Runtime, feed_url: str, now: float) -> tuple[int, str, list[float]]:
-    """(items published, feed title, when each new item appeared); raises on any failure."""
+async def _read_feed(rt: Runtime, feed_url: str, now: float) -> _Read:
+    """Fetch and parse the feed, publish its unseen items; raises on any failure."""
     etag, modified = rt.state.validators(feed_url)
     headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
     if etag:
@@ -55,56 +76,24 @@ async def _read_feed(rt: Runtime, feed_url: str, now: float) -> tuple[int, str, 
     if modified:
         headers["If-Modified-Since"] = modified
     resp = await rt.web().get(feed_url, rt.limits(rt.settings.max_feed_bytes), headers)
+    links = link_targets(resp.link)
     if resp.status == 304:
         metrics.FEED_POLLS.labels("not_modified").inc()
-        return 0, "", []
+        return _Read(hint=resp.max_age, hub=links.get("hub"), topic=links.get("self") or feed_url)
     check_feed_type(resp)
-    # In a CPU process with a deadline: feedparser's regexes can be made to backtrack for minutes.
-    feed = await rt.run_cpu(
-        rt.settings.feed_parse_timeout,
-        f"parsing the feed {feed_url}",
-        "bad_feed",
-        parse_feed,
-        resp.body,
-        feed_url,
-    )
-    for title in feed.rejected:
-        await rt.dead_letter(STAGE, feed_url, "bad_item", f"feed entry without an http(s) link: {title!r}")
-    fresh = set(rt.state.unseen([item.url for item in feed.items]))
-    new_times: list[float] = []
-    for item in feed.items:
-        if item.url not in fresh:
-            continue
-        fresh.discard(item.url)  # a feed may list one link twice
-        seen_at = utcnow()
-        record = FeedItem(
-            url=item.url,
-            feed_url=feed_url,
-            source=feed.title,
-            title=item.title,
-            published=item.published,
-            summary=item.summary,
-            guid=item.guid,
-            seen_at=seen_at,
-            declared_language=feed.language,
-        )
-        rt.progress.expect(item.url)
-        await rt.send(rt.topics.feed_items, item.url, record)
-        # Marked seen only once the broker has the item: a crash in between re-sends, never loses.
-        rt.state.mark_seen(item.url, feed_url, seen_at)
-        new_times.append(_epoch(item.published) or now)
+    feed = await parse_in_cpu(rt, feed_url, resp.body)
+    new_times = await publish_items(rt, feed_url, feed, now)
     rt.state.set_validators(feed_url, resp.etag, resp.last_modified)
     metrics.FEED_POLLS.labels("new_items" if new_times else "no_new_items").inc()
-    return len(new_times), feed.title, new_times
-
-
-def _epoch(iso: str | None) -> float | None:
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except ValueError:
-        return None
+    hints = [h for h in (resp.max_age, feed.refresh_hint) if h]
+    return _Read(
+        published=len(new_times),
+        title=feed.title,
+        new_times=tuple(new_times),
+        hint=max(hints, default=None),
+        hub=links.get("hub") or feed.hub,
+        topic=links.get("self") or feed.self_url or feed_url,
+    )
 
 
 async def _publish_health(rt: Runtime, health: FeedHealth, now: float) -> None:
@@ -118,34 +107,20 @@ async def _publish_health(rt: Runtime, health: FeedHealth, now: float) -> None:
         await rt.publish_alert(alert, health_deliveries(rt.routing, alert))
 
 
-class Schedule:
-    """When each feed is next due: its interval after a success, doubling per failure up to a cap, and
-    never before a Retry-After the feed's server asked for."""
-
-    def __init__(self, feeds: list[str], interval: float, backoff_max: float = 6 * 3600.0) -> None:
-        self.interval = interval
-        self.backoff_max = max(backoff_max, interval)
-        self.due = dict.fromkeys(feeds, 0.0)
-        self.failures = dict.fromkeys(feeds, 0)
-
-    def take_due(self, now: float) -> list[str]:
-        ready = [f for f, at in self.due.items() if at <= now]
-        for feed in ready:
-            self.due[feed] = now + self.interval
-        return ready
-
-    def succeeded(self, feed: str) -> None:
-        self.failures[feed] = 0
-
-    def failed(self, feed: str, now: float, retry_after: float | None = None) -> None:
-        self.failures[feed] = failures = self.failures.get(feed, 0) + 1
-        delay = min(self.interval * 2.0 ** min(failures, 30), self.backoff_max)
-        self.due[feed] = now + max(delay, retry_after or 0.0)
-
-
 def start(rt: Runtime) -> None:
     """The poller's timer: each due feed polled, on the group's leader only."""
-    schedule = Schedule(rt.feeds, rt.settings.poll_interval, rt.settings.feed_backoff_max)
+    st = rt.settings
+    intervals = Intervals(
+        start=st.poll_interval,
+        least=st.min_interval,
+        most=max(st.max_interval, st.min_interval),
+        backoff_max=st.feed_backoff_max,
+        overrides=st.interval_overrides(),
+    )
+    # The first round spread over a minute (not for --once), so a thousand feeds are not asked at once.
+    schedule = Schedule(
+        rt.feeds, intervals, spread=0.0 if rt.once else min(60.0, st.poll_interval), now=time.monotonic()
+    )
     polled_once: set[str] = set()
     busy = asyncio.Lock()
 
@@ -155,6 +130,8 @@ def start(rt: Runtime) -> None:
         if busy.locked():
             return
         async with busy:
+            if rt.websub is not None and not polled_once:
+                await rt.websub.drop_removed(rt.limits(rt.settings.max_feed_bytes))
             if not polled_once and not rt.once:
                 log.info("this worker leads the group: it polls the %d feed(s)", len(rt.feeds))
             due = schedule.take_due(time.monotonic())

@@ -63,6 +63,11 @@ CPU_FAILURES = Counter(
     ["kind"],
 )
 CPU_RESTARTS = Counter("wirewatch_cpu_restarts", "CPU processes replaced after a timeout or a crash")
+WEBSUB = Counter(
+    "wirewatch_websub_deliveries",
+    "Feeds pushed by WebSub hubs: accepted, forged (a bad signature: ignored), unknown (no such callback)",
+    ["result"],
+)
 LAG = Gauge(
     "wirewatch_consumer_lag",
     "Records on a partition this worker is assigned that are past its group's committed offset",

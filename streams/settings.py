@@ -54,17 +54,32 @@ class Settings:
     cpu_workers: int = 0
     # The agents this process runs (empty: all of them), e.g. "poller" for a process that only polls.
     agents: tuple[str, ...] = ()
-    # Which articles spaCy reads: "all" (every article, whole text; entities published for each), or
-    # "candidates" (only the sentences where the matcher finds a possible watched name; an article with
-    # none skips spaCy, and its record carries the entities of those sentences only).
-    entities: EntitiesMode = "all"
+    # Which articles spaCy reads: "candidates" (only the sentences where the matcher finds a possible
+    # watched name; an article with none skips spaCy, and its record carries the entities of those
+    # sentences only), or "all" (every article, whole text: every entity published, for consumers of
+    # wirewatch.articles.entities that want them). Alerts are the same either way, on every labelled
+    # corpus (README, Performance); candidates costs a fraction of the CPU.
+    entities: EntitiesMode = "candidates"
     # thinc's matrix multiply: "numpy" (OpenBLAS, one thread per CPU process) or "blis" (spaCy's own
     # default). Measured with bench/pipeline.py on a 2-core AVX-512 machine: 10.2 against 7.6 articles/s,
     # with the same entities (tests/unit/test_golden_pages.py compares them).
     matmul: Literal["blis", "numpy"] = "numpy"
     # Pages downloaded at once by one process (network-bound, so well above the core count).
     fetch_concurrency: int = 8
+    # A feed is polled every poll_interval seconds until its pace is known, then every half of the median
+    # gap between its items, within min_interval and max_interval; a longer Cache-Control max-age, RSS
+    # <ttl> or sy:updatePeriod is honoured up to max_interval. feed_intervals ("URL=seconds") fix a feed's.
     poll_interval: float = 300.0
+    min_interval: float = 30.0
+    max_interval: float = 3600.0
+    feed_intervals: tuple[str, ...] = ()
+    # WebSub: the public URL under which the console's /websub/ path is reachable from the internet (e.g.
+    # "https://wirewatch.example.org/websub"; empty: no WebSub). A feed that advertises a hub is then
+    # subscribed to, and polled every websub_poll_interval seconds only, as a safety net. Workers of one
+    # group share websub_secret (WIREWATCH_WEBSUB_SECRET); one alone makes its own in the data directory.
+    websub_callback: str = ""
+    websub_secret: str = ""
+    websub_poll_interval: float = 3600.0
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     total_timeout: float = 30.0
@@ -131,6 +146,21 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.broker is None
+
+    def interval_overrides(self) -> dict[str, float]:
+        """feed_intervals as {feed URL: seconds}."""
+        out: dict[str, float] = {}
+        for entry in self.feed_intervals:
+            url, sep, seconds = entry.rpartition("=")
+            try:
+                out[url.strip()] = float(seconds)
+            except ValueError:
+                url = ""
+            if not sep or not url.strip() or out.get(url.strip(), 0) <= 0:
+                raise ConfigError(
+                    f"feed_intervals: {entry!r} is not URL=seconds (e.g. https://a.example/feed=60)"
+                )
+        return out
 
     def ner_model(self, language: str | None) -> str | None:
         """The spaCy pipeline for an article in this language, or None when there is none for it."""

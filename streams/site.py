@@ -200,6 +200,8 @@ class SiteServer:
         self.requests: list[str] = []
         self.not_modified = 0
         self._runner: web.AppRunner | None = None
+        #: A WebSub hub the feed advertises (in a Link header, as many publishers do), when set.
+        self.hub: str | None = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -216,7 +218,10 @@ class SiteServer:
             if request.headers.get("If-None-Match") == etag:
                 self.not_modified += 1
                 return web.Response(status=304, headers={"ETag": etag})
-            return web.Response(body=body, headers={"Content-Type": "application/rss+xml", "ETag": etag})
+            headers = {"Content-Type": "application/rss+xml", "ETag": etag}
+            if self.hub:
+                headers["Link"] = f'<{self.hub}>; rel="hub", <{self.feed_url}>; rel="self"'
+            return web.Response(body=body, headers=headers)
         if path.endswith(".pdf"):
             return web.Response(
                 body=b"%PDF-1.4\n% not an article\n", headers={"Content-Type": "application/pdf"}

@@ -22,6 +22,7 @@ from streams import metrics
 from streams.ingest.clean import ExtractionFailed, clean_html
 from streams.ingest.fetch import FetchError, HostGate, Limits, SafeClient, decode_html
 from streams.ingest.netguard import AddressPolicy, parse_allowed
+from streams.ingest.publish import parse_in_cpu, publish_items
 from streams.kafka.topics import ALERTS, DEADLETTER, FEEDS_HEALTH
 from streams.names.match import VariantMatcher, explain
 from streams.names.watchlist import Watch
@@ -221,6 +222,16 @@ class Console:
         ]
 
 
+async def push_items(rt: Runtime, feed_url: str, body: bytes) -> None:
+    """A feed document a hub pushed: parsed and its unseen items published as a poll's would be."""
+    try:
+        feed = await parse_in_cpu(rt, feed_url, body)
+    except Exception as exc:  # a bad push is the hub's problem: dead-lettered like a bad poll
+        await rt.dead_letter("poller", feed_url, getattr(exc, "reason_class", "bad_feed"), f"pushed: {exc}")
+        return
+    await publish_items(rt, feed_url, feed, time.time())
+
+
 def _assignment(rt: Runtime) -> set[Any]:
     try:
         return set(rt.app.consumer.assignment())
@@ -241,7 +252,9 @@ def build_app(console: Console) -> web.Application:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         # Probes and metrics stay open to the kubelet and Prometheus; the console wants the token if set.
-        open_paths = request.path in ("/healthz", "/readyz", "/metrics")
+        open_paths = request.path in ("/healthz", "/readyz", "/metrics") or request.path.startswith(
+            "/websub/"
+        )
         if token and not open_paths:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ") or request.cookies.get(
                 "wirewatch_token", request.query.get("token", "")
@@ -345,6 +358,30 @@ def build_app(console: Console) -> web.Application:
     async def metrics_page(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def websub_intent(request: web.Request) -> web.Response:
+        hub = console.runtime.websub if console.runtime else None
+        if hub is None:
+            raise web.HTTPNotFound()
+        status, text = hub.verify_intent(request.match_info["cid"], dict(request.query))
+        return web.Response(status=status, text=text)
+
+    async def websub_push(request: web.Request) -> web.Response:
+        rt = console.runtime
+        if rt is None or rt.websub is None:
+            raise web.HTTPNotFound()
+        body = await request.content.read(rt.settings.max_feed_bytes + 1)
+        if len(body) > rt.settings.max_feed_bytes:
+            return web.Response(status=413, text="over max_feed_bytes")
+        result, feed_url = rt.websub.delivery(
+            request.match_info["cid"], request.headers.get("X-Hub-Signature"), body
+        )
+        metrics.WEBSUB.labels(result).inc()
+        if result == "unknown" or feed_url is None:
+            # A forged push is acknowledged and ignored (WebSub 7.4): a refusal would tell a guesser more.
+            return web.Response(status=404 if result == "unknown" else 202)
+        await push_items(rt, feed_url, body)
+        return web.Response(status=202)
+
     async def favicon(_: web.Request) -> web.Response:
         return web.Response(status=204)  # no icon: a browser asks for one on every console tab
 
@@ -371,6 +408,8 @@ def build_app(console: Console) -> web.Application:
             web.get("/api/pipeline", pipeline),
             web.get("/metrics", metrics_page),
             web.get("/favicon.ico", favicon),
+            web.get("/websub/{cid}", websub_intent),
+            web.post("/websub/{cid}", websub_push),
             web.get("/healthz", healthz),
             web.get("/readyz", readyz),
         ]

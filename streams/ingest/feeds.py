@@ -48,6 +48,11 @@ class ParsedFeed:
     rejected: list[str]
     # What the feed declares (RSS <language>, Atom xml:lang): a hint for telling an article's language.
     language: str | None = None
+    # How often the publisher says to look, in seconds: RSS <ttl>, or sy:updatePeriod / updateFrequency.
+    refresh_hint: float | None = None
+    # WebSub: the hub the feed advertises (<link rel="hub">) and its own URL there (rel="self").
+    hub: str | None = None
+    self_url: str | None = None
 
 
 def read_feed_list(path: Path) -> list[str]:
@@ -169,4 +174,42 @@ def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
             )
         )
     language = _text(feed_meta.get("language")) or None
-    return ParsedFeed(title=title, items=items, rejected=rejected, language=language)
+    links = {str(link.get("rel")): str(link.get("href") or "") for link in feed_meta.get("links") or []}
+    hub, self_url = links.get("hub") or None, links.get("self") or None
+    return ParsedFeed(
+        title=title,
+        items=items,
+        rejected=rejected,
+        language=language,
+        refresh_hint=_refresh_hint(feed_meta),
+        hub=hub if hub and is_web_url(hub) else None,
+        self_url=self_url if self_url and is_web_url(self_url) else None,
+    )
+
+
+_PERIODS = {
+    "hourly": 3600.0,
+    "daily": 86400.0,
+    "weekly": 604800.0,
+    "monthly": 2592000.0,
+    "yearly": 31536000.0,
+}
+
+
+def _refresh_hint(meta: Any) -> float | None:
+    """Seconds between looks the feed asks for: RSS <ttl> (minutes), else sy:updatePeriod over
+    sy:updateFrequency; None when it says nothing usable."""
+    try:
+        ttl = float(str(meta.get("ttl") or "").strip() or "nan")
+    except ValueError:
+        ttl = float("nan")
+    if ttl > 0:
+        return ttl * 60.0
+    period = _PERIODS.get(str(meta.get("sy_updateperiod") or "").strip().lower())
+    if period is None:
+        return None
+    try:
+        frequency = max(1, int(str(meta.get("sy_updatefrequency") or "1").strip()))
+    except ValueError:
+        frequency = 1
+    return period / frequency

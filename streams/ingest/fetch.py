@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
@@ -29,6 +30,28 @@ MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
 # A 429 or 503 without Retry-After still keeps wirewatch off the host for this long.
 DEFAULT_HOLD = 30.0
+
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_LINK = re.compile(r"<([^>]*)>\s*;([^,]*(?:,(?!\s*<)[^,]*)*)")
+
+
+def max_age(cache_control: str | None) -> float | None:
+    """Cache-Control's max-age in seconds; None without one (or with no-cache / no-store)."""
+    if not cache_control or re.search(r"no-(?:cache|store)", cache_control, re.IGNORECASE):
+        return None
+    found = _MAX_AGE.search(cache_control)
+    return float(found.group(1)) if found else None
+
+
+def link_targets(header: str | None) -> dict[str, str]:
+    """A Link header's targets by rel ('<https://hub>; rel="hub", <...>; rel=self')."""
+    out: dict[str, str] = {}
+    for target, params in _LINK.findall(header or ""):
+        rel = re.search(r"rel\s*=\s*\"?([^\";]+)", params, re.IGNORECASE)
+        for name in rel.group(1).split() if rel else []:
+            out.setdefault(name.lower(), target.strip())
+    return out
 
 
 class FetchError(Exception):
@@ -70,6 +93,10 @@ class Response:
     body: bytes
     etag: str | None
     last_modified: str | None
+    #: Cache-Control: max-age, in seconds, when the server gives one.
+    max_age: float | None = None
+    #: The Link header (WebSub's rel="hub" and rel="self" may come there instead of in the feed).
+    link: str | None = None
 
 
 @dataclass
@@ -215,6 +242,18 @@ class SafeClient:
             current = resp_or_next
         raise FetchError("too_many_redirects", f"{url} redirected more than {MAX_REDIRECTS} times")
 
+    async def post_form(self, url: str, form: dict[str, str], limits: Limits) -> int:
+        """POST a form (a WebSub subscription request) under the same guard, following no redirect; the
+        answer's status. FetchError when it cannot be sent."""
+        target = self._target(url)
+        timeout = aiohttp.ClientTimeout(
+            total=limits.total_timeout, sock_connect=limits.connect_timeout, sock_read=limits.read_timeout
+        )
+        with _as_fetch_errors(url):
+            async with self.session().post(target, data=form, timeout=timeout, allow_redirects=False) as resp:
+                await resp.content.read(64 * 1024)  # a hub's answer is a few words; the rest is not read
+                return resp.status
+
     def _target(self, url: str) -> URL:
         try:
             target = URL(url)
@@ -234,7 +273,7 @@ class SafeClient:
         """One request: the Response, or the URL a redirect points to."""
         url = str(target)
         timeout = aiohttp.ClientTimeout(sock_connect=limits.connect_timeout, sock_read=limits.read_timeout)
-        try:
+        with _as_fetch_errors(url):
             async with self.session().get(
                 target, headers=headers, timeout=timeout, allow_redirects=False
             ) as resp:
@@ -257,18 +296,28 @@ class SafeClient:
                     body=body,
                     etag=resp.headers.get("ETag"),
                     last_modified=resp.headers.get("Last-Modified"),
+                    max_age=max_age(resp.headers.get("Cache-Control")),
+                    link=resp.headers.get("Link"),
                 )
-        except aiohttp.ClientConnectorError as exc:
-            cause = exc.os_error
-            if isinstance(cause, BlockedAddress) or isinstance(cause.__cause__, BlockedAddress):
-                raise FetchError("blocked_address", f"{url}: {cause}") from None
-            raise FetchError("fetch_failed", f"{url}: cannot connect: {cause}") from None
-        except aiohttp.ServerTimeoutError:
-            raise FetchError("timeout", f"{url}: no answer within the connect or read timeout") from None
-        except aiohttp.InvalidURL:
-            raise FetchError("bad_url", f"invalid URL {url!r}") from None
-        except aiohttp.ClientError as exc:
-            raise FetchError("fetch_failed", f"{url}: {type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")  # for mypy: the with block returns or raises
+
+
+@contextlib.contextmanager
+def _as_fetch_errors(url: str) -> Iterator[None]:
+    """aiohttp's failures as FetchError with a reason class: a refused address, a timeout, a bad URL."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as exc:
+        cause = exc.os_error
+        if isinstance(cause, BlockedAddress) or isinstance(cause.__cause__, BlockedAddress):
+            raise FetchError("blocked_address", f"{url}: {cause}") from None
+        raise FetchError("fetch_failed", f"{url}: cannot connect: {cause}") from None
+    except aiohttp.ServerTimeoutError:
+        raise FetchError("timeout", f"{url}: no answer within the connect or read timeout") from None
+    except aiohttp.InvalidURL:
+        raise FetchError("bad_url", f"invalid URL {url!r}") from None
+    except aiohttp.ClientError as exc:
+        raise FetchError("fetch_failed", f"{url}: {type(exc).__name__}: {exc}") from None
 
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}

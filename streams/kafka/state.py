@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import orjson
 
 from streams.alerting.health import FeedHealth
+from streams.ingest.websub import Subscription
 
 if TYPE_CHECKING:
     import faust
@@ -37,6 +38,9 @@ CREATE TABLE IF NOT EXISTS stories (
 );
 CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, url TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS feed_health (feed_url TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS websub (
+    feed_url TEXT PRIMARY KEY, hub TEXT NOT NULL, topic TEXT NOT NULL, expires REAL NOT NULL
+);
 """
 
 
@@ -186,6 +190,20 @@ class StateStore:
         with self._lock:
             rows = self._db.execute("SELECT record FROM feed_health ORDER BY feed_url").fetchall()
         return [_health_from(row[0]) for row in rows]
+
+    def subscriptions(self) -> list[Subscription]:
+        """This worker's WebSub subscriptions (see streams/ingest/websub.py)."""
+        with self._lock:
+            rows = self._db.execute("SELECT feed_url, hub, topic, expires FROM websub").fetchall()
+        return [Subscription(str(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    def set_subscription(self, sub: Subscription) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO websub VALUES (?, ?, ?, ?)", sub.feed_url, sub.hub, sub.topic, sub.expires
+        )
+
+    def drop_subscription(self, feed_url: str) -> None:
+        self._write("DELETE FROM websub WHERE feed_url = ?", feed_url)
 
     def item_fetched(self, url: str) -> bool:
         return self._one("SELECT 1 FROM fetched_items WHERE url = ?", url) is not None

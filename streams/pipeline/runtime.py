@@ -21,6 +21,7 @@ from streams.alerting.senders import Pacer, delivery_policy
 from streams.ingest.fetch import HostGate, Limits, SafeClient
 from streams.ingest.netguard import AddressPolicy, parse_allowed
 from streams.ingest.robots import Robots
+from streams.ingest.websub import WebSub, master_secret
 from streams.kafka.broker import TopicSpec
 from streams.kafka.faust_patches import WireApp
 from streams.kafka.state import STATE_FILE, Dedupe, StateStore, TableState
@@ -61,6 +62,8 @@ class Runtime:
     routing: Routing = field(default_factory=Routing)
     progress: Progress = field(default_factory=Progress)
     alert_sinks: list[AlertSink] = field(default_factory=list)
+    #: WebSub subscriptions and the callback's checks, when websub_callback is set.
+    websub: WebSub | None = None
     _web: SafeClient | None = None
     _http: aiohttp.ClientSession | None = None
     _robots: Robots | None = None
@@ -348,5 +351,8 @@ def build_runtime(
         once=once,
     )
     app.on_undecodable = runtime.undecodable  # type: ignore[attr-defined]
+    if settings.websub_callback:
+        master = master_secret(settings.websub_secret, settings.data_dir)
+        runtime.websub = WebSub(settings.websub_callback, master, feeds, state, runtime.web())
     attach_agents(runtime, agents)
     return runtime

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.poller import Schedule
 from streams.alerting.alert import health_alert, render_text
 from streams.alerting.health import FeedHealth, change, condition, failed, render_table, succeeded
 from streams.alerting.routes import ConfigError, health_deliveries, parse_routing, route_applies
+from streams.ingest.schedule import Intervals, Schedule
 from streams.records import Alert
 from tests.factories import mention
 
@@ -102,7 +102,7 @@ def test_health_goes_only_to_routes_that_ask_for_it() -> None:
 
 
 def test_failing_feeds_back_off_up_to_a_cap_and_honour_retry_after() -> None:
-    schedule = Schedule([FEED], interval=300.0, backoff_max=3000.0)
+    schedule = Schedule([FEED], Intervals(start=300.0, backoff_max=3000.0, jitter=0.0))
     assert schedule.take_due(0.0) == [FEED]
     delays = []
     for _ in range(5):

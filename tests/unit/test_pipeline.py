@@ -13,8 +13,12 @@ from streams.kafka.topics import DEADLETTER, RECORD_TYPES, Topics
 from streams.pipeline.topology import PIPELINE, render_topology, topic_field
 
 ROOT = Path(__file__).resolve().parents[2]
-# What a Runtime method an agent calls writes to, besides rt.topics.<name> it names itself.
-_WRITES_THROUGH = {"publish_alert": {"alerts", "deliveries"}, "dead_letter": {"deadletter"}}
+# What a Runtime method or a publishing function an agent calls writes to, besides rt.topics.<name>.
+_WRITES_THROUGH = {
+    "publish_alert": {"alerts", "deliveries"},
+    "dead_letter": {"deadletter"},
+    "publish_items": {"feed_items", "deadletter"},
+}
 
 
 def test_the_readmes_diagram_is_the_declared_one() -> None:
@@ -55,6 +59,8 @@ def test_each_agent_writes_only_the_topics_its_stage_declares(stage: object) -> 
             if node.func.attr == "send" and node.args and isinstance(node.args[0], ast.Attribute):
                 written.add(node.args[0].attr)
             written |= _WRITES_THROUGH.get(node.func.attr, set())
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            written |= _WRITES_THROUGH.get(node.func.id, set())
     declared = {topic_field(t) for t in (*stage.outputs, DEADLETTER)}
     assert written <= declared, f"{stage.name} writes {sorted(written - declared)} it does not declare"
     assert {topic_field(t) for t in stage.outputs} <= written, f"{stage.name} declares more than it writes"

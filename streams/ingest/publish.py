@@ -1,0 +1,60 @@
+"""A feed document to the items the poller (or a WebSub push) publishes on wirewatch.feed-items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from streams.ingest.feeds import ParsedFeed, parse_feed
+from streams.records import FeedItem, utcnow
+
+if TYPE_CHECKING:
+    from streams.pipeline.runtime import Runtime
+
+
+async def parse_in_cpu(rt: Runtime, feed_url: str, body: bytes) -> ParsedFeed:
+    """The feed parsed in a CPU process with a deadline: feedparser's regexes can be made to backtrack
+    for minutes."""
+    return await rt.run_cpu(
+        rt.settings.feed_parse_timeout, f"parsing the feed {feed_url}", "bad_feed", parse_feed, body, feed_url
+    )
+
+
+async def publish_items(rt: Runtime, feed_url: str, feed: ParsedFeed, now: float) -> list[float]:
+    """Publish the feed's items this worker has not seen (polled or pushed alike: the fetcher's table
+    stops any another worker saw); when each new one appeared."""
+    for title in feed.rejected:
+        await rt.dead_letter("poller", feed_url, "bad_item", f"feed entry without an http(s) link: {title!r}")
+    fresh = set(rt.state.unseen([item.url for item in feed.items]))
+    new_times: list[float] = []
+    for item in feed.items:
+        if item.url not in fresh:
+            continue
+        fresh.discard(item.url)  # a feed may list one link twice
+        seen_at = utcnow()
+        record = FeedItem(
+            url=item.url,
+            feed_url=feed_url,
+            source=feed.title,
+            title=item.title,
+            published=item.published,
+            summary=item.summary,
+            guid=item.guid,
+            seen_at=seen_at,
+            declared_language=feed.language,
+        )
+        rt.progress.expect(item.url)
+        await rt.send(rt.topics.feed_items, item.url, record)
+        # Marked seen only once the broker has the item: a crash in between re-sends, never loses.
+        rt.state.mark_seen(item.url, feed_url, seen_at)
+        new_times.append(_epoch(item.published) or now)
+    return new_times
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
