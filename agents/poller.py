@@ -75,6 +75,11 @@ async def _read_feed(rt: Runtime, feed_url: str, now: float) -> _Read:
         headers["If-None-Match"] = etag
     if modified:
         headers["If-Modified-Since"] = modified
+    spec = rt.feed_specs.get(feed_url)
+    if spec is not None:
+        headers.update(spec.headers)
+        if spec.user_agent:
+            headers["User-Agent"] = spec.user_agent
     resp = await rt.web().get(feed_url, rt.limits(rt.settings.max_feed_bytes), headers)
     links = link_targets(resp.link)
     if resp.status == 304:
@@ -115,7 +120,10 @@ def start(rt: Runtime) -> None:
         least=st.min_interval,
         most=max(st.max_interval, st.min_interval),
         backoff_max=st.feed_backoff_max,
-        overrides=st.interval_overrides(),
+        overrides={
+            **st.interval_overrides(),
+            **{url: spec.interval for url, spec in rt.feed_specs.items() if spec.interval},
+        },
     )
     # The first round spread over a minute (not for --once), so a thousand feeds are not asked at once.
     schedule = Schedule(

@@ -23,7 +23,7 @@ from streams.alerting.health import condition, render_table
 from streams.alerting.routes import load_routing
 from streams.console.server import Console, serving
 from streams.ingest.clean import ExtractionFailed, clean_html, drop_teasers
-from streams.ingest.feeds import FeedListError, read_feed_list
+from streams.ingest.feeds import FeedListError, opml_export, read_feed_specs
 from streams.ingest.language import identify
 from streams.kafka.broker import BrokerError, read_topic
 from streams.kafka.state import STATE_FILE, StateStore
@@ -36,7 +36,7 @@ from streams.names.watchlist import Watch, WatchlistError, load_watchlist
 from streams.pipeline.runner import AgentDied, PipelineTimeout, RunResult, run_pipeline
 from streams.pipeline.runtime import AlertSink
 from streams.pipeline.topology import render_topology
-from streams.records import Alert
+from streams.records import Alert, iso_utc
 from streams.replay import ReplayError, parse_when, replay
 from streams.settings import ConfigError, ConfigFile, Settings, load_settings
 from streams.site import SiteServer, demo_watchlist_path, load_site
@@ -128,7 +128,8 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
     settings = _settings(args)
     if getattr(args, "require_broker", False) and settings.broker is None:
         raise ConfigError("'wirewatch worker' needs a broker: --broker kafka://HOST:PORT or WIREWATCH_BROKER")
-    feeds = read_feed_list(_required_path(args, "feeds"))
+    specs = read_feed_specs(_required_path(args, "feeds"))
+    feeds = [spec.url for spec in specs]
     watches = load_watchlist(_required_path(args, "watchlist"))
     routing = load_routing(_config(args), os.environ, {w.id for w in watches})
     with _bar("items", "item") as bar:
@@ -147,6 +148,7 @@ async def _run(args: argparse.Namespace, once: bool) -> int:
             log_level=args.log_level,
             routing=routing,
             on_progress=progress if once and not bar.disable else None,
+            feed_specs=specs,
         )
     print(f"wirewatch: {_summary(result)}", file=sys.stderr)
     failed_all = _feed_failures(result)
@@ -334,7 +336,9 @@ async def _feeds(args: argparse.Namespace) -> int:
                 records.append(record)
         finally:
             store.close()
-    if args.json:
+    if args.opml:
+        print(opml_export(records, iso_utc(now)), end="")
+    elif args.json:
         for record in records:
             print(orjson.dumps(record).decode())
     elif records:
@@ -384,6 +388,7 @@ def _parser() -> argparse.ArgumentParser:
     fd.add_argument("--data-dir", type=Path, help="the data directory of the wirewatch run to report on")
     fd.add_argument("--broker", help="kafka://HOST:PORT: read wirewatch.feeds.health there instead")
     fd.add_argument("--json", action="store_true", help="one JSON object per feed instead of a table")
+    fd.add_argument("--opml", action="store_true", help="an OPML feed list, with each feed's health")
 
     wl = sub.add_parser("watchlist", help="check a watchlist: what each place resolved to in GeoNames")
     wl.add_argument("action", choices=["check"])

@@ -90,6 +90,44 @@ def slack_message(alert: Alert) -> dict[str, Any]:
 DIGEST_MAX = 10
 
 
+# Markdown's own characters, escaped in article text so a headline cannot bold, link or quote anything.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+# "@here", "@channel", "@everyone", "@someone": a zero-width joiner keeps them from notifying anybody.
+_MENTION = re.compile(r"@(?=\w)")
+
+
+def markdown_text(text: str, limit: int = 200) -> str:
+    """Article text for a Markdown message (Apprise): one line, its Markdown escaped, its mentions inert."""
+    return _MENTION.sub("@\u2060", _MARKDOWN.sub(r"\\\1", one_line(text, limit)))
+
+
+def apprise_message(alerts: Sequence[Alert]) -> tuple[str, str]:
+    """(title, Markdown body) of one alert, or of a digest: the services Apprise reaches that take
+    Markdown render it, the others get it as text. Links are written out in full, never behind a label."""
+    if len(alerts) == 1:
+        alert = alerts[0]
+        when = alert.published or alert.created_at
+        lines = [f"**{markdown_text(line)}**" for line in _matched(alert)]
+        lines += [
+            "",
+            markdown_text(alert.snippet, 600),
+            "",
+            f"{markdown_text(alert.source, 80)} · {markdown_text(when, 40)}",
+            markdown_text(alert.url, 400),
+        ]
+        # The title is plain text to every service, but a mention in it would still notify.
+        return _MENTION.sub("@\u2060", one_line(_headline(alert), 250)), "\n".join(lines)
+    shown = alerts[:DIGEST_MAX]
+    lines = [
+        f"- {markdown_text(a.title, 160)} ({markdown_text(a.source, 60)}): "
+        f"{markdown_text(', '.join(a.watches))} {markdown_text(a.url, 400)}"
+        for a in shown
+    ]
+    if len(alerts) > len(shown):
+        lines.append(f"…and {len(alerts) - len(shown)} more")
+    return f"wirewatch digest: {len(alerts)} alert(s) held back by the throttle", "\n".join(lines)
+
+
 def slack_digest(alerts: Sequence[Alert]) -> dict[str, Any]:
     """One message for alerts held back by a throttle: a linked title and the watches of each."""
     shown = alerts[:DIGEST_MAX]

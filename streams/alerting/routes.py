@@ -39,6 +39,9 @@ _DESTINATION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "slack": (set(), {"webhook_url", "token", "channel", "api_url"}),
     "email": ({"host", "sender", "to"}, {"port", "starttls", "username", "password"}),
     "webhook": ({"url", "secret"}, {"timeout"}),
+    # urls: Apprise URLs (tgram://, msteams://, discord://, matrix://, ntfy://, json://...), their
+    # credentials written as ${VARIABLE} and taken from the environment.
+    "apprise": ({"urls"}, set()),
 }
 
 
@@ -86,6 +89,19 @@ def _secret(key: str, raw: Any, env: Mapping[str, str]) -> Secret:
     return Secret(env[name], name)
 
 
+_ANY_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _with_env(key: str, raw: str, env: Mapping[str, str]) -> Secret:
+    """An Apprise URL with each ${VARIABLE} taken from the environment: a Secret as a whole, since a
+    service's URL carries its credentials (tgram://TOKEN/CHAT)."""
+    missing = [name for name in _ANY_VAR.findall(raw) if not env.get(name)]
+    if missing:
+        raise ConfigError(f"{key}: environment variable {missing[0]} is not set")
+    names = ", ".join(_ANY_VAR.findall(raw)) or "the config"
+    return Secret(_ANY_VAR.sub(lambda m: env[m.group(1)], raw), names)
+
+
 def _str_list(key: str, raw: Any) -> list[str]:
     if isinstance(raw, str):
         return [raw]
@@ -120,6 +136,8 @@ def _destination(name: str, raw: Any, env: Mapping[str, str]) -> Destination:
             options[key] = _secret(f"{where}.{key}", value, env)
         elif key == "to":
             options[key] = _str_list(f"{where}.to", value)
+        elif key == "urls":
+            options[key] = [_with_env(f"{where}.urls", url, env) for url in _str_list(f"{where}.urls", value)]
         else:
             options[key] = value
     return Destination(name, kind, options)

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from email.message import EmailMessage
+from typing import Any
 
 import aiohttp
 import aiosmtplib
@@ -14,7 +15,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from streams.alerting.deliver import DeliveryError, RetryPolicy, http_failure, post
-from streams.alerting.render import email_digest, email_message, slack_digest, slack_message, webhook_request
+from streams.alerting.render import (
+    apprise_message,
+    email_digest,
+    email_message,
+    slack_digest,
+    slack_message,
+    webhook_request,
+)
 from streams.alerting.routes import Destination, Secret
 from streams.records import Alert
 from streams.settings import Settings
@@ -145,6 +153,12 @@ async def deliver_once(
         o = dest.options
         await send_email(dest, [email_digest(alerts, str(o["sender"]), list(o["to"]))])
         return refs
+    if dest.type == "apprise":
+        # A digest is one message; otherwise each alert is one.
+        for batch in [list(alerts)] if digest else [[a] for a in alerts]:
+            await pacer.wait()
+            await send_apprise(dest, batch)
+        return refs
     if dest.type == "slack":
         for alert in alerts:
             await pacer.wait()
@@ -156,3 +170,30 @@ async def deliver_once(
         for alert in alerts:
             await send_webhook(dest, alert, session)
     return refs
+
+
+_APPRISE: dict[str, Any] = {}
+
+
+async def send_apprise(dest: Destination, alerts: list[Alert]) -> None:
+    """One message through Apprise to every URL of the destination. Apprise passes no status or
+    Retry-After back, only whether each service took it: any failure is retried with wirewatch's backoff
+    until the delivery deadline. The URLs carry credentials: no message here names them."""
+    import apprise
+
+    notifier = _APPRISE.get(dest.name)
+    if notifier is None:
+        notifier = apprise.Apprise()
+        for url in dest.options["urls"]:
+            if not notifier.add(url.reveal()):
+                raise DeliveryError(
+                    "refused", f"apprise {dest.name}: a URL Apprise does not know", retry=False
+                )
+        _APPRISE[dest.name] = notifier
+    title, body = apprise_message(alerts)
+    result = await notifier.async_notify(title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN)
+    if not result:
+        failed = getattr(result, "failed_count", "some")
+        raise DeliveryError(
+            "unreachable", f"apprise {dest.name}: {failed} service(s) did not take it", retry=True
+        )

@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import orjson
+import yaml
 from lxml import etree
 
 from streams.ingest.urls import canonical_url, is_web_url
@@ -55,8 +57,74 @@ class ParsedFeed:
     self_url: str | None = None
 
 
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed of a YAML feed list, with the settings that are its own."""
+
+    url: str
+    #: Seconds between polls, whatever the feed's pace (see streams/ingest/schedule.py).
+    interval: float | None = None
+    #: Extra request headers (an API key a publisher asks for, a cookie consent), and a User-Agent.
+    headers: tuple[tuple[str, str], ...] = ()
+    user_agent: str | None = None
+    #: The source name its items carry, instead of the feed's own title; the language hint of its items.
+    source: str | None = None
+    language: str | None = None
+
+
+_SPEC_KEYS = {"url", "interval", "headers", "user_agent", "source", "language"}
+
+
+def read_feed_specs(path: Path) -> list[FeedSpec]:
+    """The feeds of a list: a YAML file (`feeds:` of URLs or of mappings with their own settings), a text
+    file (one URL a line, '#' comments) or an OPML file."""
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return [FeedSpec(url) for url in read_feed_list(path)]
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise FeedListError(f"{path}: {exc}") from exc
+    entries = doc.get("feeds") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise FeedListError(f"{path}: expected 'feeds:' with a list of URLs or of mappings with a url")
+    specs: dict[str, FeedSpec] = {}
+    for k, entry in enumerate(entries, start=1):
+        where = f"{path}: feed {k}"
+        raw = {"url": entry} if isinstance(entry, str) else entry
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("url"), str)
+            or not is_web_url(raw["url"].strip())
+        ):
+            raise FeedListError(f"{where}: needs an http(s) url")
+        unknown = set(raw) - _SPEC_KEYS
+        if unknown:
+            known = ", ".join(sorted(_SPEC_KEYS))
+            raise FeedListError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {known}")
+        interval = raw.get("interval")
+        if interval is not None and (
+            isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0
+        ):
+            raise FeedListError(f"{where}: interval must be a number of seconds above 0")
+        headers = raw.get("headers") or {}
+        if not isinstance(headers, dict) or not all(isinstance(v, str | int) for v in headers.values()):
+            raise FeedListError(f"{where}: headers must be a mapping of names to values")
+        url = raw["url"].strip()
+        specs[url] = FeedSpec(
+            url=url,
+            interval=float(interval) if interval is not None else None,
+            headers=tuple((str(n), str(v)) for n, v in headers.items()),
+            user_agent=str(raw["user_agent"]) if raw.get("user_agent") else None,
+            source=str(raw["source"]) if raw.get("source") else None,
+            language=str(raw["language"]) if raw.get("language") else None,
+        )
+    return list(specs.values())
+
+
 def read_feed_list(path: Path) -> list[str]:
-    """Feed URLs from a text file (one a line, '#' comments) or an OPML file."""
+    """Feed URLs from a YAML feed list, a text file (one a line, '#' comments) or an OPML file."""
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return [spec.url for spec in read_feed_specs(path)]
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -132,7 +200,9 @@ def _wide_as_utf8(data: bytes) -> bytes:
 
 
 def parse_feed(data: bytes, feed_url: str) -> ParsedFeed:
-    """Parse RSS or Atom bytes; raise BadFeed when the document is not a feed at all."""
+    """Parse RSS, Atom or JSON Feed bytes; raise BadFeed when the document is not a feed at all."""
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return parse_json_feed(data, feed_url)
     if _ENTITY_DECLARATION.search(data) or _ENTITY_DECLARATION.search(_wide_as_utf8(data)):
         # Nothing in RSS or Atom needs its own entities; declaring them is how expansion bombs and
         # external-entity reads start, so such a feed is refused before any parser sees it.
@@ -213,3 +283,92 @@ def _refresh_hint(meta: Any) -> float | None:
     except ValueError:
         frequency = 1
     return period / frequency
+
+
+def parse_json_feed(data: bytes, feed_url: str) -> ParsedFeed:
+    """A JSON Feed (1.0 or 1.1, jsonfeed.org): items with a url (or external_url), title, summary or
+    content, dates; the feed's title, language and WebSub hub."""
+    try:
+        doc = orjson.loads(data.lstrip(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as exc:
+        raise BadFeed(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith(
+        "https://jsonfeed.org/version/"
+    ):
+        raise BadFeed("JSON, but no JSON Feed (its version must be https://jsonfeed.org/version/...)")
+    raw_items = doc.get("items")
+    if not isinstance(raw_items, list):
+        raise BadFeed("a JSON Feed without an items list")
+    items: list[ParsedItem] = []
+    rejected: list[str] = []
+    for entry in raw_items:
+        if not isinstance(entry, dict):
+            continue
+        link = str(entry.get("url") or entry.get("external_url") or "").strip()
+        try:
+            link = urljoin(feed_url, link) if link else ""
+        except ValueError:
+            link = ""
+        title = _text(entry.get("title"))
+        if not link or not is_web_url(link):
+            rejected.append(title or link or "(entry without link)")
+            continue
+        summary = entry.get("summary") or entry.get("content_text") or entry.get("content_html") or ""
+        items.append(
+            ParsedItem(
+                url=canonical_url(link),
+                title=title,
+                published=_iso_text(entry.get("date_published") or entry.get("date_modified")),
+                summary=_text(summary)[:2000],
+                guid=str(entry.get("id") or link),
+            )
+        )
+    hubs: list[Any] = doc["hubs"] if isinstance(doc.get("hubs"), list) else []
+    hub = next(
+        (
+            str(h.get("url"))
+            for h in hubs
+            if isinstance(h, dict) and str(h.get("type", "")).lower() == "websub"
+        ),
+        None,
+    )
+    self_url = str(doc.get("feed_url") or "") or None
+    return ParsedFeed(
+        title=_text(doc.get("title")) or (urlsplit(feed_url).hostname or feed_url),
+        items=items,
+        rejected=rejected,
+        language=_text(doc.get("language")) or None,
+        hub=hub if hub and is_web_url(hub) else None,
+        self_url=self_url if self_url and is_web_url(self_url) else None,
+    )
+
+
+def _iso_text(value: object) -> str | None:
+    """An RFC 3339 date of a JSON Feed as wirewatch writes times (UTC, seconds); None if it is none."""
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    if when is None:
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def opml_export(records: list[dict[str, Any]], now_iso: str) -> str:
+    """An OPML 2.0 subscription list of the feeds with their health (wirewatch's own attributes, which
+    readers ignore): what `wirewatch feeds --opml` prints, and what a feed list may be read from again."""
+    root = etree.Element("opml", version="2.0", nsmap=None)
+    head = etree.SubElement(root, "head")
+    etree.SubElement(head, "title").text = "wirewatch feeds"
+    etree.SubElement(head, "dateCreated").text = now_iso
+    body = etree.SubElement(root, "body")
+    for record in sorted(records, key=lambda r: str(r.get("feed_url"))):
+        outline = etree.SubElement(body, "outline", type="rss")
+        outline.set("text", str(record.get("source") or record.get("feed_url")))
+        outline.set("xmlUrl", str(record.get("feed_url")))
+        for key in ("last_success", "consecutive_failures", "items_seen", "last_error_class", "alerted"):
+            value = record.get(key)
+            if value is not None:
+                outline.set("wirewatch_" + key, str(value))
+    return str(etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8").decode())

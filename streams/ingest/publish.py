@@ -26,6 +26,10 @@ async def publish_items(rt: Runtime, feed_url: str, feed: ParsedFeed, now: float
     for title in feed.rejected:
         await rt.dead_letter("poller", feed_url, "bad_item", f"feed entry without an http(s) link: {title!r}")
     fresh = set(rt.state.unseen([item.url for item in feed.items]))
+    # A YAML feed list may name the source and the language of a feed's items itself.
+    spec = rt.feed_specs.get(feed_url)
+    source = (spec.source if spec else None) or feed.title
+    language = (spec.language if spec else None) or feed.language
     new_times: list[float] = []
     for item in feed.items:
         if item.url not in fresh:
@@ -35,13 +39,13 @@ async def publish_items(rt: Runtime, feed_url: str, feed: ParsedFeed, now: float
         record = FeedItem(
             url=item.url,
             feed_url=feed_url,
-            source=feed.title,
+            source=source,
             title=item.title,
             published=item.published,
             summary=item.summary,
             guid=item.guid,
             seen_at=seen_at,
-            declared_language=feed.language,
+            declared_language=language,
         )
         rt.progress.expect(item.url)
         await rt.send(rt.topics.feed_items, item.url, record)

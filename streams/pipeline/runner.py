@@ -9,7 +9,7 @@ import io
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import faust
 from streams import metrics
 from streams.alerting.routes import Routing
 from streams.console.server import Console, serving
+from streams.ingest.feeds import FeedSpec
 from streams.kafka.broker import EmbeddedBroker, ensure_topics, supports_idempotence
 from streams.names.watchlist import Watch
 from streams.pipeline.runtime import AlertSink, Runtime, build_runtime
@@ -91,6 +92,7 @@ async def run_pipeline(
     log_level: str = "warning",
     routing: Routing | None = None,
     on_progress: Callable[[int, int], object] | None = None,
+    feed_specs: Sequence[FeedSpec] = (),
 ) -> RunResult:
     """Run every agent in this process until stopped or, with once, until every item is through."""
     broker: EmbeddedBroker | None = None
@@ -123,6 +125,7 @@ async def run_pipeline(
             idempotent=idempotent,
             routing=routing,
             agents=settings.agents or None,
+            feed_specs=feed_specs,
         )
         runtime.alert_sinks.extend(sinks)
         if settings.metrics_address:

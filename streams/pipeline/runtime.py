@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
@@ -18,6 +18,7 @@ from streams import metrics
 from streams.alerting.deliver import RetryPolicy
 from streams.alerting.routes import Routing
 from streams.alerting.senders import Pacer, delivery_policy
+from streams.ingest.feeds import FeedSpec
 from streams.ingest.fetch import HostGate, Limits, SafeClient
 from streams.ingest.netguard import AddressPolicy, parse_allowed
 from streams.ingest.robots import Robots
@@ -64,6 +65,8 @@ class Runtime:
     alert_sinks: list[AlertSink] = field(default_factory=list)
     #: WebSub subscriptions and the callback's checks, when websub_callback is set.
     websub: WebSub | None = None
+    #: The feeds' own settings from a YAML feed list, by URL.
+    feed_specs: dict[str, FeedSpec] = field(default_factory=dict)
     _web: SafeClient | None = None
     _http: aiohttp.ClientSession | None = None
     _robots: Robots | None = None
@@ -328,6 +331,7 @@ def build_runtime(
     embedded_broker: bool = False,
     idempotent: bool = False,
     routing: Routing | None = None,
+    feed_specs: Sequence[FeedSpec] = (),
 ) -> Runtime:
     """Create the app, declare its topics and tables and attach the agents (all of them unless named)."""
     attach_agents = load_agents_package().attach_agents
@@ -349,6 +353,7 @@ def build_runtime(
         matcher=VariantMatcher(watches, resolve_apart(watches) if settings.gazetteer else None),
         feeds=feeds,
         once=once,
+        feed_specs={spec.url: spec for spec in feed_specs},
     )
     app.on_undecodable = runtime.undecodable  # type: ignore[attr-defined]
     if settings.websub_callback:

@@ -301,3 +301,39 @@ async def test_throttle_holds_repeats_and_sends_them_as_a_digest(rt: Runtime) ->
             "delivered",
             "held for digest",
         ]
+
+
+async def test_a_feeds_own_settings_shape_its_poll_and_its_items(rt: Runtime, demo_site: Any) -> None:
+    """From a YAML feed list: its headers and user agent on the request, its source name and language
+    on the items it publishes."""
+    from aiohttp import web
+
+    from agents.poller import poll_feed
+    from streams.ingest.feeds import FeedSpec
+    from streams.site import serve_loopback
+
+    seen: list[dict[str, str]] = []
+
+    async def feed(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        raise web.HTTPFound(demo_site.feed_url)  # the demo site's feed, after a hop
+
+    app = web.Application()
+    app.router.add_get("/feed.xml", feed)
+    runner, base = await serve_loopback(app)
+    url = f"{base}/feed.xml"
+    rt.feed_specs[url] = FeedSpec(
+        url,
+        headers=(("X-Api-Key", "k1"),),
+        user_agent="desk-reader/2",
+        source="Desert Wire (EN)",
+        language="en",
+    )
+    try:
+        assert await poll_feed(rt, url) == 8
+    finally:
+        await runner.cleanup()
+        await rt.close()
+    assert seen[0]["X-Api-Key"] == "k1" and seen[0]["User-Agent"] == "desk-reader/2"
+    items = rt.send.on("wirewatch.feed-items")  # type: ignore[attr-defined]
+    assert {(i.source, i.declared_language) for i in items} == {("Desert Wire (EN)", "en")}

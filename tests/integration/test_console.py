@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -18,11 +17,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.kafka.topics import ALERTS
-from streams.names.watchlist import load_watchlist
-from streams.pipeline.runner import run_pipeline
 from streams.records import Alert, WatchMatch, utcnow
 from streams.settings import Settings
-from streams.site import Page, Site, SiteServer, demo_watchlist_path, load_site
+from streams.site import Page, Site, SiteServer, load_site
+from tests.integration.running import free_port, pipeline_running
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 BROWSER_NEEDS = (
@@ -32,12 +30,6 @@ BROWSER_NEEDS = (
 HOSTILE = '<img src=x onerror="window.__pwned=1">Haftar <script>window.__pwned=2</script>'
 #: Where the README's screenshots come from: WIREWATCH_SCREENSHOTS=docs/console pytest -k console
 SHOTS = os.environ.get("WIREWATCH_SCREENSHOTS")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _until(check: Callable[[], Any], what: str, deadline: float = 120.0) -> Any:
@@ -66,22 +58,12 @@ async def pipeline(unique_settings: Settings, embedded_broker: str) -> AsyncIter
         Site(site.name, site.sidebar_title, site.sidebar, [*site.pages, hostile], site.extras)
     )
     await server.start()
-    port = _free_port()
+    port = free_port()
     settings = replace(unique_settings, broker=embedded_broker, console_address=f"127.0.0.1:{port}")
-    task = asyncio.create_task(
-        run_pipeline(
-            settings,
-            feeds=[server.feed_url],
-            watches=load_watchlist(demo_watchlist_path()),
-            once=False,
-            sinks=[],
-        )
-    )
     try:
-        yield f"http://127.0.0.1:{port}", settings
+        async with pipeline_running(settings, server.feed_url, []):
+            yield f"http://127.0.0.1:{port}", settings
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await server.stop()
 
 

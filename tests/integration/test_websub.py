@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from dataclasses import replace
 
 import aiohttp
 import pytest
 
-from streams.names.watchlist import load_watchlist
-from streams.pipeline.runner import run_pipeline
+from streams.hub import Hub
 from streams.records import Alert
 from streams.settings import Settings
-from streams.site import Page, Site, SiteServer, demo_watchlist_path, render_feed
-from tests.integration.websub_hub import Hub
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from streams.site import Page, Site, SiteServer, render_feed
+from tests.integration.running import free_port, pipeline_running
 
 
 async def _until_true(check: object, what: str, deadline: float) -> float:
@@ -50,7 +42,7 @@ async def test_a_pushed_feed_alerts_in_seconds_and_a_forged_push_is_ignored(
     server = SiteServer(site)
     await server.start()
     server.hub = hub.url
-    port = _free_port()
+    port = free_port()
     settings = replace(
         unique_settings,
         broker=embedded_broker,
@@ -66,50 +58,42 @@ async def test_a_pushed_feed_alerts_in_seconds_and_a_forged_push_is_ignored(
     def titles() -> set[str]:
         return {a.title for a in alerts}
 
-    task = asyncio.create_task(
-        run_pipeline(
-            settings,
-            feeds=[server.feed_url],
-            watches=load_watchlist(demo_watchlist_path()),
-            once=False,
-            sinks=[sink],
-        )
-    )
     try:
-        # The first poll finds the hub in the feed's Link header; the subscription's intent is verified.
-        await asyncio.wait_for(hub.verified.wait(), 120)
-        (request,) = [r for r in hub.requests if r["hub.mode"] == "subscribe"]
-        assert request["hub.topic"] == server.feed_url
-        assert request["hub.secret"] and request["hub.secret"] != "group secret"  # derived per feed
-        await _until_true(lambda: _true("Shelling near Sirte" in titles()), "the polled article's alert", 120)
+        async with pipeline_running(settings, server.feed_url, [sink]):
+            # The first poll finds the hub in the feed's Link header; the subscription's intent is verified.
+            await asyncio.wait_for(hub.verified.wait(), 120)
+            (request,) = [r for r in hub.requests if r["hub.mode"] == "subscribe"]
+            assert request["hub.topic"] == server.feed_url
+            assert request["hub.secret"] and request["hub.secret"] != "group secret"  # derived per feed
+            await _until_true(
+                lambda: _true("Shelling near Sirte" in titles()), "the polled article's alert", 120
+            )
 
-        # A new article, pushed: its alert comes without waiting for a poll.
-        site.pages.append(_page("pushed", "Pushed: fighting near Jufra", "Jufra"))
-        assert await hub.publish(server.feed_url, render_feed(site, server.base).encode()) == [202]
-        took = await _until_true(
-            lambda: _true("Pushed: fighting near Jufra" in titles()), "the pushed alert", 5.0
-        )
-        assert took < 5.0
+            # A new article, pushed: its alert comes without waiting for a poll.
+            site.pages.append(_page("pushed", "Pushed: fighting near Jufra", "Jufra"))
+            assert await hub.publish(server.feed_url, render_feed(site, server.base).encode()) == [202]
+            took = await _until_true(
+                lambda: _true("Pushed: fighting near Jufra" in titles()), "the pushed alert", 5.0
+            )
+            assert took < 5.0
 
-        # A push signed with the wrong secret is acknowledged, counted and ignored.
-        site.pages.append(_page("forged", "Forged: Haftar takes Tripoli", "Tripoli"))
-        assert await hub.publish(server.feed_url, render_feed(site, server.base).encode(), forge=True) == [
-            202
-        ]
+            # A push signed with the wrong secret is acknowledged, counted and ignored.
+            site.pages.append(_page("forged", "Forged: Haftar takes Tripoli", "Tripoli"))
+            assert await hub.publish(
+                server.feed_url, render_feed(site, server.base).encode(), forge=True
+            ) == [202]
 
-        async def counted() -> bool:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.get(f"http://127.0.0.1:{port}/metrics") as resp,
-            ):
-                return 'wirewatch_websub_deliveries_total{result="forged"} 1.0' in await resp.text()
+            async def counted() -> bool:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+                ):
+                    return 'wirewatch_websub_deliveries_total{result="forged"} 1.0' in await resp.text()
 
-        await _until_true(counted, "the forged push counted", 5.0)
-        # Counted once its handler has returned, having published nothing: the article was never fetched.
-        assert "/news/forged.html" not in server.requests
+            await _until_true(counted, "the forged push counted", 5.0)
+            # Counted once its handler has returned, having published nothing: the article was never fetched.
+            assert "/news/forged.html" not in server.requests
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await server.stop()
         await hub.stop()
 

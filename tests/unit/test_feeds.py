@@ -71,3 +71,83 @@ def test_feed_list_names_the_bad_line(tmp_path: Path) -> None:
 def test_canonical_url(url: str, canonical: str) -> None:
     assert canonical_url(url) == canonical
     assert is_web_url(canonical) and canonical_url(canonical) == canonical
+
+
+def test_json_feed() -> None:
+    feed = parse_feed(
+        (FEEDS / "desert-dispatch.json").read_bytes(), "https://desertdispatch.example/feed.json"
+    )
+    assert (feed.title, feed.language) == ("Desert Dispatch", "en")
+    assert [(i.url, i.title) for i in feed.items] == [
+        (
+            "https://desertdispatch.example/2020/06/jufra-flights",
+            "Cargo flights into al-Jufra continue, monitors say",
+        ),
+        ("https://partner.example/sirte-front", "Sirte front quiet after two nights of shelling"),
+    ]
+    assert feed.items[0].published == "2020-06-11T05:40:00+00:00"  # read as UTC
+    assert feed.items[0].summary == "Flight trackers logged four Il-76 landings at the base in 48 hours."
+    assert feed.items[1].published == "2020-06-10T21:05:00+00:00"
+    assert feed.rejected == ["Audio briefing, episode 17"]  # no web page to read
+    assert feed.hub == "https://hub.desertdispatch.example/"
+    assert feed.self_url == "https://desertdispatch.example/feed.json"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"{", b'{"version": "1", "items": []}', b'{"version": "https://jsonfeed.org/version/1.1"}', b"[1, 2]"],
+)
+def test_json_that_is_no_json_feed_is_refused(data: bytes) -> None:
+    with pytest.raises(BadFeed):
+        parse_feed(data, "https://example.test/feed.json")
+
+
+def test_feeds_export_as_opml_with_their_health_and_read_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.alerting.health import FeedHealth, failed, succeeded
+    from streams.cli import main
+    from streams.kafka.state import STATE_FILE, StateStore
+
+    store = StateStore(tmp_path / STATE_FILE)
+    store.set_feed_health(
+        succeeded(FeedHealth("https://a.example/feed.xml"), 1.6e9, "A <script>Wire</script>", [1.6e9])
+    )
+    store.set_feed_health(failed(FeedHealth("https://b.example/rss"), 1.6e9, "timeout", "no answer in 30 s"))
+    store.close()
+    assert main(["feeds", "--opml", "--data-dir", str(tmp_path)]) == 0
+    opml = capsys.readouterr().out
+    assert 'text="A &lt;script&gt;Wire&lt;/script&gt;"' in opml  # a feed's name is text, never markup
+    assert 'wirewatch_last_error_class="timeout"' in opml and 'wirewatch_consecutive_failures="1"' in opml
+    (tmp_path / "feeds.opml").write_text(opml)
+    assert read_feed_list(tmp_path / "feeds.opml") == ["https://a.example/feed.xml", "https://b.example/rss"]
+
+
+def test_a_yaml_feed_list_gives_each_feed_its_own_settings(tmp_path: Path) -> None:
+    from streams.ingest.feeds import FeedSpec, read_feed_specs
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "feeds:\n"
+        "  - https://a.example/feed.xml\n"
+        "  - url: https://b.example/rss\n"
+        "    interval: 60\n"
+        "    headers: {X-Api-Key: k1}\n"
+        "    user_agent: desk-reader/2\n"
+        "    source: Bee Wire\n"
+        "    language: ar\n"
+    )
+    assert read_feed_specs(path) == [
+        FeedSpec("https://a.example/feed.xml"),
+        FeedSpec("https://b.example/rss", 60.0, (("X-Api-Key", "k1"),), "desk-reader/2", "Bee Wire", "ar"),
+    ]
+    assert read_feed_list(path) == ["https://a.example/feed.xml", "https://b.example/rss"]
+    for bad, message in (
+        ("feeds: []\n", "expected 'feeds:'"),
+        ("feeds:\n  - url: ftp://a.example/x\n", "needs an http"),
+        ("feeds:\n  - {url: 'https://a.example/f', interval: -5}\n", "interval"),
+        ("feeds:\n  - {url: 'https://a.example/f', proxy: 'socks5://x'}\n", "unknown key"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(FeedListError, match=message):
+            read_feed_specs(path)

@@ -20,7 +20,11 @@ from streams.ingest.feeds import BadFeed, ParsedFeed, parse_feed
 from streams.ingest.fetch import FetchError, Response, decode_html
 
 DATA = Path(__file__).parent.parent / "data"
-FEEDS = [p.read_bytes() for p in sorted((DATA / "feeds").glob("*")) if p.suffix in (".rss", ".atom", ".opml")]
+FEEDS = [
+    p.read_bytes()
+    for p in sorted((DATA / "feeds").glob("*"))
+    if p.suffix in (".rss", ".atom", ".opml", ".json")
+]
 PAGES = [p.read_bytes() for p in sorted((DATA / "golden").glob("*.html"))]
 SCALE = float(os.environ.get("WIREWATCH_FUZZ_SCALE", "1"))
 FEED_URL = "https://fuzz.example/feed.xml"

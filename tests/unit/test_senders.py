@@ -161,3 +161,45 @@ async def test_webhook_posts_the_signed_alert() -> None:
     ((body, signature),) = received
     assert orjson.loads(body)["alert_id"] == "a1"
     assert verify_signature(body, signature, b"k3y")
+
+
+async def test_apprise_sends_markdown_that_article_text_cannot_steer() -> None:
+    """Through Apprise's own json:// service to a loopback server: credentials from the environment,
+    the headline's Markdown escaped and its mentions inert, a digest as one message, a refusal retried."""
+    from streams.alerting.routes import parse_routing
+    from streams.alerting.senders import deliver_once
+
+    received: list[dict[str, Any]] = []
+    refuse = [False]
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(orjson.loads(await request.read()))
+        return web.Response(status=503 if refuse[0] else 200)
+
+    hostile = make_alert(
+        title="@here **Haftar** [click](javascript:alert(1))", snippet="@channel <b>Sirte</b> _x_"
+    )
+    async with loopback_http({"/hook": hook}) as base, aiohttp.ClientSession() as session:
+        host = base.removeprefix("http://")
+        doc = {
+            "destinations": {"desk": {"type": "apprise", "urls": ["json://${DESK_HOST}/hook"]}},
+            "routes": [{"to": "desk"}],
+        }
+        routing = parse_routing(doc, {"DESK_HOST": host}, set())
+        dest = routing.destinations["desk"]
+        assert host not in repr(dest.options)  # the URL is a secret: no repr shows it
+        await deliver_once(dest, [hostile], session, Pacer(0.0))
+        await deliver_once(dest, [ALERT, hostile], session, Pacer(0.0), digest=True)
+        refuse[0] = True
+        with pytest.raises(DeliveryError) as failed:
+            await deliver_once(dest, [ALERT], session, Pacer(0.0))
+    assert failed.value.retry and host not in str(failed.value)
+    first, digest = received[0], received[1]
+    assert first["title"].startswith("khalifa-haftar: @\u2060here **Haftar**")  # plain text, mention inert
+    body = first["message"]
+    assert "@\u2060channel" in body and "@channel" not in body
+    assert "\\*\\*Haftar\\*\\*" not in body  # the title is not in the body; the snippet's Markdown is escaped
+    assert "\\_x\\_" in body and "\\<b\\>Sirte\\<" in body
+    assert digest["title"] == "wirewatch digest: 2 alert(s) held back by the throttle"
+    assert digest["message"].count("\n- ") + digest["message"].startswith("- ") == 2
+    assert "\\[click\\]\\(javascript:alert\\(1\\)\\)" in digest["message"]

@@ -1,5 +1,4 @@
-"""A WebSub hub on loopback, the side of the W3C spec a subscriber meets: it takes subscriptions,
-verifies the subscriber's intent with a challenge, and pushes content signed with the subscriber's secret."""
+"""A WebSub hub on loopback (the subscriber-facing side of the W3C spec), for the tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -24,6 +23,9 @@ class Subscriber:
 
 
 class Hub:
+    """Takes subscriptions, checks the subscriber's intent with a challenge, pushes content signed with its
+    secret."""
+
     def __init__(self) -> None:
         self.url = ""
         self.subscribers: dict[tuple[str, str], Subscriber] = {}  # (topic, callback) -> verified subscriber
