@@ -13,16 +13,18 @@ MAX_RETRY_AFTER = 60.0
 STAGE = "fetcher"
 
 
-async def download_page(rt: Runtime, url: str) -> Response:
-    """The page, waiting out one short Retry-After (the host gate holds the host until then)."""
+async def download_page(rt: Runtime, url: str, feed_url: str | None = None) -> Response:
+    """The page, waiting out one short Retry-After (the host gate holds the host until then), through
+    its feed's own proxy and networks if it has them."""
     limits = rt.limits(rt.settings.max_page_bytes)
     headers = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}
+    web = rt.web(feed_url)
     try:
-        return await rt.web().get(url, limits, headers)
+        return await web.get(url, limits, headers)
     except FetchError as exc:
         if exc.reason_class != "rate_limited" or (exc.retry_after or 0.0) > MAX_RETRY_AFTER:
             raise
-    return await rt.web().get(url, limits, headers)
+    return await web.get(url, limits, headers)
 
 
 async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
@@ -30,7 +32,7 @@ async def fetch_article(rt: Runtime, item: FeedItem) -> RawArticle:
     robots = rt.robots()
     if robots is not None:
         await robots.check(item.url)
-    resp = await download_page(rt, item.url)
+    resp = await download_page(rt, item.url, item.feed_url)
     raw = carried(
         item,
         RawArticle,

@@ -80,7 +80,7 @@ async def _read_feed(rt: Runtime, feed_url: str, now: float) -> _Read:
         headers.update(spec.headers)
         if spec.user_agent:
             headers["User-Agent"] = spec.user_agent
-    resp = await rt.web().get(feed_url, rt.limits(rt.settings.max_feed_bytes), headers)
+    resp = await rt.web(feed_url).get(feed_url, rt.limits(rt.settings.max_feed_bytes), headers)
     links = link_targets(resp.link)
     if resp.status == 304:
         metrics.FEED_POLLS.labels("not_modified").inc()

@@ -75,6 +75,8 @@ class FeedItem(WireRecord):
     seen_at: str
     #: The language the feed declares, a hint only (records written before it decode with None).
     declared_language: str | None = None
+    #: The feed's tags (a YAML feed list's, an OPML file's categories), for routes to choose by.
+    tags: list[str] = []
 
 
 class ArticleRecord(WireRecord, abstract=True):
@@ -97,6 +99,7 @@ class RawArticle(ArticleRecord):
     fetched_at: str
     #: The language the feed declares, a hint only (records written before it decode with None).
     declared_language: str | None = None
+    tags: list[str] = []
 
 
 class CleanArticle(ArticleRecord):
@@ -110,6 +113,7 @@ class CleanArticle(ArticleRecord):
     story_id: str = ""
     #: When its page was fetched (carried from wirewatch.articles.raw): the start of the alert latency.
     fetched_at: str = ""
+    tags: list[str] = []
 
 
 class Entity(WireRecord):
@@ -152,6 +156,7 @@ class ArticleEntities(ArticleRecord):
     extracted_at: str
     story_id: str = ""
     fetched_at: str = ""
+    tags: list[str] = []
 
 
 class Alert(WireRecord):

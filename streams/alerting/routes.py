@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from streams.ingest.feeds import tag
 from streams.names.match import text_units
 from streams.records import Alert, Delivery, WatchMatch, utcnow
 from streams.settings import ConfigError, ConfigFile
@@ -63,6 +64,8 @@ class Route:
     near: Literal["sentence", "paragraph"] | None = None
     languages: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
+    #: The feed tags an article must come with one of (empty: any feed).
+    tags: frozenset[str] = frozenset()
     throttle_minutes: float | None = None
     # Whether this route's destinations also receive feed health alerts (a feed failing or gone silent),
     # and whether article alerts go there at all (`feed_health: only` in the config sends none).
@@ -155,6 +158,7 @@ def _route(i: int, raw: Any, destinations: Mapping[str, Destination], known_watc
         "near",
         "languages",
         "sources",
+        "tags",
         "throttle_minutes",
         "feed_health",
     }
@@ -191,6 +195,7 @@ def _route(i: int, raw: Any, destinations: Mapping[str, Destination], known_watc
         near=near,
         languages=frozenset(_str_list(f"{where}.languages", raw.get("languages", []))),
         sources=frozenset(_str_list(f"{where}.sources", raw.get("sources", []))),
+        tags=frozenset(tag(t) for t in _str_list(f"{where}.tags", raw.get("tags", [])) if tag(t)),
         throttle_minutes=float(throttle) if throttle is not None else None,
         feed_health=feed_health is not False,
         articles=feed_health != "only",
@@ -224,7 +229,12 @@ def load_routing(
 
 
 def route_applies(
-    route: Route, matches: Sequence[WatchMatch], text: str, language: str | None, source: str
+    route: Route,
+    matches: Sequence[WatchMatch],
+    text: str,
+    language: str | None,
+    source: str,
+    tags: Sequence[str] = (),
 ) -> bool:
     """Whether an article's matches satisfy the route's rule."""
     if not route.articles:
@@ -232,6 +242,8 @@ def route_applies(
     if route.languages and (language or "") not in route.languages:
         return False
     if route.sources and source not in route.sources:
+        return False
+    if route.tags and not route.tags & set(tags):
         return False
     relevant = [m for m in matches if not route.watches or m.watch in route.watches]
     named = {m.watch for m in relevant}
@@ -251,13 +263,16 @@ class _Routable(Protocol):
     text: str
     language: str | None
     source: str
+    tags: list[str]
 
 
 def deliveries_for(routing: Routing, article: _Routable, alert: Alert, reply_to: str = "") -> list[Delivery]:
     """One delivery per destination that a route applying to the article and its alert names (each once)."""
     out: dict[str, Delivery] = {}
     for route in routing.routes:
-        if not route_applies(route, alert.matches, article.text, article.language, article.source):
+        if not route_applies(
+            route, alert.matches, article.text, article.language, article.source, article.tags
+        ):
             continue
         for dest in route.to:
             out.setdefault(dest, _delivery(alert, dest, route.name, reply_to))

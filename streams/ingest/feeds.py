@@ -16,6 +16,7 @@ import orjson
 import yaml
 from lxml import etree
 
+from streams.ingest.netguard import parse_allowed
 from streams.ingest.urls import canonical_url, is_web_url
 
 
@@ -70,15 +71,43 @@ class FeedSpec:
     #: The source name its items carry, instead of the feed's own title; the language hint of its items.
     source: str | None = None
     language: str | None = None
+    #: Tags its items carry, for routes to choose by (`tags:` in a route).
+    tags: tuple[str, ...] = ()
+    #: An HTTP proxy for this feed and its pages (http://HOST:PORT), and networks this feed only may reach.
+    proxy: str | None = None
+    allow_networks: tuple[str, ...] = ()
 
 
-_SPEC_KEYS = {"url", "interval", "headers", "user_agent", "source", "language"}
+_SPEC_KEYS = {
+    "url",
+    "interval",
+    "headers",
+    "user_agent",
+    "source",
+    "language",
+    "tags",
+    "proxy",
+    "allow_networks",
+}
+_TAG_WORD = re.compile(r"[^\w-]+")
+
+
+def tag(name: str) -> str:
+    """A category or tag as routes name it: lower case, words joined by hyphens ("Libya / Arabic" is
+    "libya-arabic")."""
+    return _TAG_WORD.sub("-", name.strip().lower()).strip("-")
 
 
 def read_feed_specs(path: Path) -> list[FeedSpec]:
     """The feeds of a list: a YAML file (`feeds:` of URLs or of mappings with their own settings), a text
     file (one URL a line, '#' comments) or an OPML file."""
     if path.suffix.lower() not in (".yaml", ".yml"):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FeedListError(f"{path}: {exc.strerror or exc}") from exc
+        if data.lstrip().startswith(b"<"):
+            return _opml_specs(path, data)
         return [FeedSpec(url) for url in read_feed_list(path)]
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -110,6 +139,14 @@ def read_feed_specs(path: Path) -> list[FeedSpec]:
         if not isinstance(headers, dict) or not all(isinstance(v, str | int) for v in headers.values()):
             raise FeedListError(f"{where}: headers must be a mapping of names to values")
         url = raw["url"].strip()
+        proxy = str(raw["proxy"]).strip() if raw.get("proxy") else None
+        if proxy is not None and not proxy.startswith("http://"):
+            raise FeedListError(f"{where}: proxy must be an http:// proxy URL")
+        networks = tuple(str(n) for n in _listed(raw.get("allow_networks"), where))
+        try:
+            parse_allowed(networks)
+        except ValueError as exc:
+            raise FeedListError(f"{where}: allow_networks: {exc}") from exc
         specs[url] = FeedSpec(
             url=url,
             interval=float(interval) if interval is not None else None,
@@ -117,8 +154,21 @@ def read_feed_specs(path: Path) -> list[FeedSpec]:
             user_agent=str(raw["user_agent"]) if raw.get("user_agent") else None,
             source=str(raw["source"]) if raw.get("source") else None,
             language=str(raw["language"]) if raw.get("language") else None,
+            tags=tuple(dict.fromkeys(tag(str(t)) for t in _listed(raw.get("tags"), where) if tag(str(t)))),
+            proxy=proxy,
+            allow_networks=networks,
         )
     return list(specs.values())
+
+
+def _listed(raw: Any, where: str) -> list[Any]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [raw]
+    if not isinstance(raw, list):
+        raise FeedListError(f"{where}: tags must be a list of words")
+    return raw
 
 
 def read_feed_list(path: Path) -> list[str]:
@@ -143,23 +193,36 @@ def read_feed_list(path: Path) -> list[str]:
 
 
 def _read_opml(path: Path, data: bytes) -> list[str]:
+    return [spec.url for spec in _opml_specs(path, data)]
+
+
+def _opml_specs(path: Path, data: bytes) -> list[FeedSpec]:
+    """The feeds of an OPML file, each tagged with the categories it sits in (outlines without a feed
+    URL around it) and those its `category` attribute names ("/Libya/Arabic,Wires")."""
     # No network, no entities: an OPML file is read as plain XML and nothing it references is opened.
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise FeedListError(f"{path}: not a valid OPML file: {exc}") from exc
-    urls: list[str] = []
+    specs: dict[str, FeedSpec] = {}
     for outline in root.iter("outline"):
         url = outline.get("xmlUrl") or outline.get("xmlurl")
         if url is None:
             continue
         if not is_web_url(url):
             raise FeedListError(f"{path} line {outline.sourceline}: not an http(s) feed URL: {url!r}")
-        urls.append(url.strip())
-    if not urls:
+        names = [
+            str(parent.get("text") or parent.get("title") or "")
+            for parent in outline.iterancestors("outline")
+            if not (parent.get("xmlUrl") or parent.get("xmlurl"))
+        ][::-1]  # the outermost category first
+        names += re.split(r"[,/]", outline.get("category") or "")
+        tags = tuple(dict.fromkeys(t for n in names if (t := tag(n))))
+        specs.setdefault(url.strip(), FeedSpec(url.strip(), tags=tags))
+    if not specs:
         raise FeedListError(f"{path}: OPML file lists no feeds (no outline with xmlUrl)")
-    return list(dict.fromkeys(urls))
+    return list(specs.values())
 
 
 def _iso(parsed: Any) -> str | None:

@@ -195,11 +195,15 @@ class SafeClient:
         gate: HostGate,
         user_agent: str,
         lookup: Lookup = system_lookup,
+        proxy: str | None = None,
     ) -> None:
         self.policy = policy
         self.gate = gate
         self.user_agent = user_agent
         self.lookup = lookup
+        # A feed's own HTTP proxy: the guard then checks the proxy's address, and the target's literal
+        # address; the names the proxy resolves are its own business.
+        self.proxy = proxy
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -261,12 +265,14 @@ class SafeClient:
             raise FetchError("bad_url", f"invalid URL {url!r}") from None
         if target.scheme not in ("http", "https") or not target.host:
             raise FetchError("bad_url", f"only http and https URLs are fetched, not {url!r}")
-        literal = literal_address(target.host)
-        if literal is not None:
-            try:
-                self.policy.check(target.host, literal)
-            except BlockedAddress as exc:
-                raise FetchError("blocked_address", f"{url}: {exc}") from None
+        # The target's literal address, and a proxy's (a proxy's name goes through the guarded resolver).
+        for host in (target.host, *([URL(self.proxy).host or ""] if self.proxy else [])):
+            literal = literal_address(host)
+            if literal is not None:
+                try:
+                    self.policy.check(host, literal)
+                except BlockedAddress as exc:
+                    raise FetchError("blocked_address", f"{url}: {exc}") from None
         return target
 
     async def _hop(self, target: URL, limits: Limits, headers: dict[str, str] | None) -> Response | str:
@@ -275,7 +281,7 @@ class SafeClient:
         timeout = aiohttp.ClientTimeout(sock_connect=limits.connect_timeout, sock_read=limits.read_timeout)
         with _as_fetch_errors(url):
             async with self.session().get(
-                target, headers=headers, timeout=timeout, allow_redirects=False
+                target, headers=headers, timeout=timeout, allow_redirects=False, proxy=self.proxy
             ) as resp:
                 location = resp.headers.get("Location")
                 if resp.status in _REDIRECTS and location:

@@ -46,6 +46,7 @@ async def publish_items(rt: Runtime, feed_url: str, feed: ParsedFeed, now: float
             guid=item.guid,
             seen_at=seen_at,
             declared_language=language,
+            tags=list(spec.tags) if spec else [],
         )
         rt.progress.expect(item.url)
         await rt.send(rt.topics.feed_items, item.url, record)

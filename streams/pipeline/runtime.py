@@ -68,6 +68,7 @@ class Runtime:
     #: The feeds' own settings from a YAML feed list, by URL.
     feed_specs: dict[str, FeedSpec] = field(default_factory=dict)
     _web: SafeClient | None = None
+    _feed_webs: dict[str, SafeClient] = field(default_factory=dict)
     _http: aiohttp.ClientSession | None = None
     _robots: Robots | None = None
     _slots: cpuproc.Slots | None = None
@@ -107,14 +108,22 @@ class Runtime:
         return specs
 
     # --- shared resources -------------------------------------------------------------------------
-    def web(self) -> SafeClient:
-        """The guarded client every download of a feed, page or robots.txt goes through."""
+    def web(self, feed_url: str | None = None) -> SafeClient:
+        """The guarded client every download of a feed, page or robots.txt goes through: one of its own
+        for a feed (and its pages) that a YAML feed list gives a proxy or networks of its own."""
+        s = self.settings
         if self._web is None:
-            s = self.settings
             gate = HostGate(concurrency=s.host_concurrency, delay=s.host_delay)
-            policy = AddressPolicy(parse_allowed(s.allow_networks))
-            self._web = SafeClient(policy, gate, s.user_agent)
-        return self._web
+            self._web = SafeClient(AddressPolicy(parse_allowed(s.allow_networks)), gate, s.user_agent)
+        spec = self.feed_specs.get(feed_url or "")
+        if spec is None or not (spec.proxy or spec.allow_networks):
+            return self._web
+        client = self._feed_webs.get(spec.url)
+        if client is None:
+            policy = AddressPolicy(parse_allowed((*s.allow_networks, *spec.allow_networks)))
+            client = SafeClient(policy, self._web.gate, s.user_agent, proxy=spec.proxy)
+            self._feed_webs[spec.url] = client
+        return client
 
     def http(self) -> aiohttp.ClientSession:
         """The session for Slack and webhooks: destinations the operator configured, not feeds' links."""
@@ -161,8 +170,8 @@ class Runtime:
         return await self.slots.run_within(limit, what, crash_class, functools.partial(fn, *args, **kwargs))
 
     async def close(self) -> None:
-        if self._web is not None:
-            await self._web.close()
+        for client in [*([self._web] if self._web else []), *self._feed_webs.values()]:
+            await client.close()
         if self._http is not None:
             await self._http.close()
         if self._slots is not None:

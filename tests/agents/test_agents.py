@@ -328,6 +328,7 @@ async def test_a_feeds_own_settings_shape_its_poll_and_its_items(rt: Runtime, de
         user_agent="desk-reader/2",
         source="Desert Wire (EN)",
         language="en",
+        tags=("libya-english",),
     )
     try:
         assert await poll_feed(rt, url) == 8
@@ -336,4 +337,53 @@ async def test_a_feeds_own_settings_shape_its_poll_and_its_items(rt: Runtime, de
         await rt.close()
     assert seen[0]["X-Api-Key"] == "k1" and seen[0]["User-Agent"] == "desk-reader/2"
     items = rt.send.on("wirewatch.feed-items")  # type: ignore[attr-defined]
-    assert {(i.source, i.declared_language) for i in items} == {("Desert Wire (EN)", "en")}
+    assert {(i.source, i.declared_language, tuple(i.tags)) for i in items} == {
+        ("Desert Wire (EN)", "en", ("libya-english",))
+    }
+
+
+async def test_a_feed_reaches_networks_of_its_own_and_goes_through_its_proxy(
+    rt: Runtime, demo_site: Any
+) -> None:
+    """Loopback is refused to every feed here but one, which a YAML feed list allows it; another feed, on
+    a name no resolver knows, goes through its own HTTP proxy, which relays to the demo site."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from agents.poller import poll_feed
+    from streams.ingest.feeds import FeedSpec
+
+    rt.settings = rt.settings.replace(allow_networks=())
+    site = urlsplit(demo_site.feed_url)
+    asked: list[bytes] = []
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        asked.append(head.split(b"\r\n", 1)[0])
+        method, target, rest = head.split(b" ", 2)
+        path = urlsplit(target.decode()).path.encode()
+        up_reader, up_writer = await asyncio.open_connection(site.hostname, site.port)
+        up_writer.write(
+            b" ".join([method, path, rest]).replace(b"Connection: keep-alive", b"Connection: close")
+        )
+        await up_writer.drain()
+        writer.write(await up_reader.read())
+        await writer.drain()
+        up_writer.close()
+        writer.close()
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    proxy_url = f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+    proxied = "http://feeds.desk.invalid/feed.xml"
+    try:
+        assert await poll_feed(rt, demo_site.feed_url) == 0  # refused: loopback is not allowed
+        rt.feed_specs[demo_site.feed_url] = FeedSpec(demo_site.feed_url, allow_networks=("127.0.0.0/8",))
+        assert await poll_feed(rt, demo_site.feed_url) == 8
+        rt.feed_specs[proxied] = FeedSpec(proxied, proxy=proxy_url, allow_networks=("127.0.0.0/8",))
+        await poll_feed(rt, proxied)
+    finally:
+        proxy.close()
+        await rt.close()
+    dead = rt.send.on("wirewatch.deadletter")  # type: ignore[attr-defined]
+    assert dead[0].error_class == "blocked_address"
+    assert asked == [b"GET http://feeds.desk.invalid/feed.xml HTTP/1.1"]

@@ -146,8 +146,33 @@ def test_a_yaml_feed_list_gives_each_feed_its_own_settings(tmp_path: Path) -> No
         ("feeds: []\n", "expected 'feeds:'"),
         ("feeds:\n  - url: ftp://a.example/x\n", "needs an http"),
         ("feeds:\n  - {url: 'https://a.example/f', interval: -5}\n", "interval"),
-        ("feeds:\n  - {url: 'https://a.example/f', proxy: 'socks5://x'}\n", "unknown key"),
+        ("feeds:\n  - {url: 'https://a.example/f', cookie: 'x'}\n", "unknown key"),
+        ("feeds:\n  - {url: 'https://a.example/f', proxy: 'socks5://x'}\n", "http:// proxy"),
+        ("feeds:\n  - {url: 'https://a.example/f', allow_networks: [intranet]}\n", "allow_networks"),
     ):
         path.write_text(bad)
         with pytest.raises(FeedListError, match=message):
             read_feed_specs(path)
+
+
+def test_opml_categories_and_yaml_tags_become_feed_tags(tmp_path: Path) -> None:
+    from streams.ingest.feeds import read_feed_specs
+
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>desk</title></head><body>'
+        '<outline text="Libya"><outline text="Arabic press">'
+        '<outline type="rss" text="Al-Wasat" xmlUrl="https://alwasat.example/rss"/></outline>'
+        '<outline type="rss" text="Libya Wire" xmlUrl="https://libyawire.example/feed.xml" category="/Wires,English"/>'
+        '</outline><outline type="rss" text="Loose" xmlUrl="https://loose.example/atom"/></body></opml>'
+    )
+    tags = {spec.url: spec.tags for spec in read_feed_specs(opml)}
+    assert tags == {
+        "https://alwasat.example/rss": ("libya", "arabic-press"),
+        "https://libyawire.example/feed.xml": ("libya", "wires", "english"),
+        "https://loose.example/atom": (),
+    }
+    assert read_feed_list(opml) == list(tags)
+    yaml_list = tmp_path / "feeds.yaml"
+    yaml_list.write_text("feeds:\n  - url: https://a.example/feed.xml\n    tags: [Libya Arabic, wires]\n")
+    assert read_feed_specs(yaml_list)[0].tags == ("libya-arabic", "wires")

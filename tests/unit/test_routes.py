@@ -145,3 +145,16 @@ def test_any_all_language_and_source_filters() -> None:
     one_source = Route("r", ("d",), sources=frozenset({"Desert Wire"}))
     assert route_applies(one_source, [sirte], TEXT, None, "Desert Wire")
     assert not route_applies(one_source, [sirte], TEXT, None, "Other")
+
+
+def test_a_route_chooses_by_the_tags_of_the_articles_feed() -> None:
+    sirte = _m("sirte", "location", "Sirte")
+    doc = {
+        "destinations": {"d": {"type": "webhook", "url": "https://h.example/", "secret": "${HOOK_SECRET}"}},
+        "routes": [{"to": "d", "tags": ["Libya Arabic"]}],
+    }
+    (route,) = parse_routing(doc, ENV, WATCHES).routes
+    assert route.tags == frozenset({"libya-arabic"})  # written as the feed list's tags are
+    assert route_applies(route, [sirte], TEXT, "ar", "S", ["wires", "libya-arabic"])
+    assert not route_applies(route, [sirte], TEXT, "ar", "S", ["wires"])
+    assert not route_applies(route, [sirte], TEXT, "ar", "S")
