@@ -172,7 +172,7 @@ async def deliver_once(
     return refs
 
 
-_APPRISE: dict[str, Any] = {}
+_APPRISE: dict[tuple[str, ...], Any] = {}
 
 
 async def send_apprise(dest: Destination, alerts: list[Alert]) -> None:
@@ -181,7 +181,9 @@ async def send_apprise(dest: Destination, alerts: list[Alert]) -> None:
     until the delivery deadline. The URLs carry credentials: no message here names them."""
     import apprise
 
-    notifier = _APPRISE.get(dest.name)
+    # One Apprise object per destination and its URLs (a reloaded config may change them).
+    key = (dest.name, *(url.reveal() for url in dest.options["urls"]))
+    notifier = _APPRISE.get(key)
     if notifier is None:
         notifier = apprise.Apprise()
         for url in dest.options["urls"]:
@@ -189,7 +191,7 @@ async def send_apprise(dest: Destination, alerts: list[Alert]) -> None:
                 raise DeliveryError(
                     "refused", f"apprise {dest.name}: a URL Apprise does not know", retry=False
                 )
-        _APPRISE[dest.name] = notifier
+        _APPRISE[key] = notifier
     title, body = apprise_message(alerts)
     result = await notifier.async_notify(title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN)
     if not result:

@@ -203,3 +203,33 @@ async def test_apprise_sends_markdown_that_article_text_cannot_steer() -> None:
     assert digest["title"] == "wirewatch digest: 2 alert(s) held back by the throttle"
     assert digest["message"].count("\n- ") + digest["message"].startswith("- ") == 2
     assert "\\[click\\]\\(javascript:alert\\(1\\)\\)" in digest["message"]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "path", "field"), [("ntfy", "/desk", "message"), ("mmost", "/tok3n", "text")]
+)
+async def test_apprise_reaches_ntfy_and_mattermost_on_loopback(scheme: str, path: str, field: str) -> None:
+    from streams.alerting.senders import deliver_once
+
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def service(request: web.Request) -> web.Response:
+        received.append((request.path, orjson.loads(await request.read())))
+        return web.json_response({"id": "m1"})
+
+    hostile = make_alert(snippet="@channel **Sirte** falls, officials say")
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", service)
+    from streams.site import serve_loopback
+
+    runner, base = await serve_loopback(app)
+    try:
+        dest = Destination(
+            "desk", "apprise", {"urls": [Secret(f"{scheme}://{base.removeprefix('http://')}{path}", "X")]}
+        )
+        async with aiohttp.ClientSession() as session:
+            await deliver_once(dest, [hostile], session, Pacer(0.0))
+    finally:
+        await runner.cleanup()
+    ((_, payload),) = received
+    assert "@\u2060channel \\*\\*Sirte\\*\\* falls" in payload[field]
