@@ -108,7 +108,7 @@ def read_feed_specs(path: Path) -> list[FeedSpec]:
             raise FeedListError(f"{path}: {exc.strerror or exc}") from exc
         if data.lstrip().startswith(b"<"):
             return _opml_specs(path, data)
-        return [FeedSpec(url) for url in read_feed_list(path)]
+        return [FeedSpec(url) for url in _text_urls(path, data)]
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -173,14 +173,10 @@ def _listed(raw: Any, where: str) -> list[Any]:
 
 def read_feed_list(path: Path) -> list[str]:
     """Feed URLs from a YAML feed list, a text file (one a line, '#' comments) or an OPML file."""
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return [spec.url for spec in read_feed_specs(path)]
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FeedListError(f"{path}: {exc.strerror or exc}") from exc
-    if data.lstrip().startswith(b"<"):
-        return _read_opml(path, data)
+    return [spec.url for spec in read_feed_specs(path)]
+
+
+def _text_urls(path: Path, data: bytes) -> list[str]:
     urls: list[str] = []
     for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
@@ -190,10 +186,6 @@ def read_feed_list(path: Path) -> list[str]:
             raise FeedListError(f"{path} line {lineno}: not an http(s) URL: {text!r}")
         urls.append(text)
     return list(dict.fromkeys(urls))
-
-
-def _read_opml(path: Path, data: bytes) -> list[str]:
-    return [spec.url for spec in _opml_specs(path, data)]
 
 
 def _opml_specs(path: Path, data: bytes) -> list[FeedSpec]:
