@@ -125,10 +125,10 @@ def start(rt: Runtime) -> None:
             **{url: spec.interval for url, spec in rt.feed_specs.items() if spec.interval},
         },
     )
-    # The first round spread over a minute (not for --once), so a thousand feeds are not asked at once.
-    schedule = Schedule(
-        rt.feeds, intervals, spread=0.0 if rt.once else min(60.0, st.poll_interval), now=time.monotonic()
-    )
+    # The first round spread at twenty feeds a second, over a minute at most (not for --once): a thousand
+    # feeds are not asked at once, and a handful are asked at once.
+    spread = 0.0 if rt.once else min(60.0, st.poll_interval, len(rt.feeds) / 20.0)
+    schedule = Schedule(rt.feeds, intervals, spread=spread, now=time.monotonic())
     polled_once: set[str] = set()
     busy = asyncio.Lock()
 
