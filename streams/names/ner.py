@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import spacy
-
 # Only the entity recogniser and the embedding layer it listens to: the tagger, parser and lemmatizer
 # would double the cost per article and decide nothing wirewatch publishes.
 _NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer"]
@@ -24,6 +22,9 @@ class ModelNotInstalled(RuntimeError):
 @lru_cache(maxsize=2)
 def load_nlp(model: str) -> Any:
     """Load an installed spaCy pipeline by package name, NER only."""
+    # Imported here, in the CPU process that runs NER: the worker's main process never needs spaCy.
+    import spacy
+
     try:
         return spacy.load(model, exclude=_NOT_NEEDED)
     except OSError as exc:
