@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import socket
 import statistics
 import tempfile
 import time
@@ -27,7 +26,7 @@ from common import articles, watchlist_yaml
 from pipeline import poller_cpu
 
 from streams.hub import Hub
-from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.names.watchlist import parse_watchlist
 from streams.pipeline.runner import run_pipeline
 from streams.records import Alert
@@ -126,12 +125,6 @@ def _rfc822(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def freshness(minutes: float) -> None:
     room = Newsroom(articles(600, seed=23))
     now = time.time()
@@ -151,7 +144,7 @@ async def freshness(minutes: float) -> None:
         path = alert.item_url.split("://", 1)[-1].split("/", 1)[-1]
         alerted.setdefault("/" + path, time.time())
 
-    port = _free_port()
+    port = free_port()
     with (
         tempfile.TemporaryDirectory(prefix="wirewatch-fresh-") as tmp,
         EmbeddedBroker(log_path=Path(tmp) / "b.log") as broker,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 from streams.names.watchlist import load_watchlist
@@ -12,12 +11,6 @@ from streams.pipeline.runner import run_pipeline
 from streams.pipeline.runtime import AlertSink
 from streams.settings import Settings
 from streams.site import demo_watchlist_path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

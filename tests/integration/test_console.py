@@ -16,11 +16,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from streams.kafka.broker import free_port
 from streams.kafka.topics import ALERTS
 from streams.records import Alert, WatchMatch, utcnow
 from streams.settings import Settings
 from streams.site import Page, Site, SiteServer, load_site
-from tests.integration.running import free_port, pipeline_running
+from tests.integration.running import pipeline_running
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 BROWSER_NEEDS = (

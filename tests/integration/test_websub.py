@@ -10,10 +10,11 @@ import aiohttp
 import pytest
 
 from streams.hub import Hub
+from streams.kafka.broker import free_port
 from streams.records import Alert
 from streams.settings import Settings
 from streams.site import Page, Site, SiteServer, render_feed
-from tests.integration.running import free_port, pipeline_running
+from tests.integration.running import pipeline_running
 
 
 async def _until_true(check: object, what: str, deadline: float) -> float:
