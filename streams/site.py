@@ -40,17 +40,22 @@ class Site:
     extras: list[dict[str, str]] = field(default_factory=list)
     # Raw bytes served at a path instead of a rendered page (broken pages, binaries).
     raw: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def page(self, slug: str) -> Page:
-        for p in self.pages:
-            if p.slug == slug:
-                if p.copy_of:
-                    original = self.page(p.copy_of)
-                    return Page(
-                        slug, original.title, original.date, original.byline, original.body, original.comments
-                    )
-                return p
-        raise KeyError(slug)
+        # Positions by slug, checked on use and rebuilt when stale: the benches serve thousands of pages and
+        # a feed lists them all, so a scan per lookup made each feed quadratic.
+        at = self._index.get(slug)
+        if at is None or at >= len(self.pages) or self.pages[at].slug != slug:
+            self._index = {p.slug: i for i, p in enumerate(self.pages)}
+            at = self._index[slug]
+        p = self.pages[at]
+        if p.copy_of:
+            original = self.page(p.copy_of)
+            return Page(
+                slug, original.title, original.date, original.byline, original.body, original.comments
+            )
+        return p
 
 
 def load_site(path: Path | None = None) -> Site:
@@ -149,15 +154,16 @@ def _rfc822(date: str) -> str:
 def render_feed(site: Site, base: str) -> str:
     """An RSS 2.0 feed with every page and the extra entries."""
     e = html.escape
+    shown = (site.page(p.slug) for p in site.pages)
     items = [
         f"""    <item>
-      <title>{e(site.page(p.slug).title)}</title>
+      <title>{e(p.title)}</title>
       <link>{base}/news/{p.slug}.html?utm_source=rss&amp;utm_medium=feed</link>
       <guid isPermaLink="false">{e(site.name)}-{e(p.slug)}</guid>
-      <pubDate>{_rfc822(site.page(p.slug).date)}</pubDate>
-      <description>{e(site.page(p.slug).body[0][:160] if site.page(p.slug).body else "")}</description>
+      <pubDate>{_rfc822(p.date)}</pubDate>
+      <description>{e(p.body[0][:160] if p.body else "")}</description>
     </item>"""
-        for p in site.pages
+        for p in shown
     ]
     items += [
         f"""    <item>
