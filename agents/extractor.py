@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.names.analysis import decide, ner_job
+from streams.names.analysis import analyse_here
 from streams.pipeline.runtime import Runtime
 from streams.records import ArticleEntities, CleanArticle, carried, utcnow
 
@@ -10,13 +10,14 @@ STAGE = "extractor"
 
 
 async def extract(rt: Runtime, article: CleanArticle) -> ArticleEntities:
-    """Entities from a CPU process, then the (cheap) watchlist matcher on this one."""
+    """Entities and watchlist matches, all found in a CPU process: the candidate search and the matcher
+    cost as much as spaCy on the spans they pick, and the event loop has records to move."""
     s = rt.settings
     model = s.ner_model(article.language)
-    job = ner_job(article.text, model, s.entities, rt.matcher)
     what = f"entity recognition of {article.url}"
-    found = await rt.run_cpu(s.ner_timeout, what, "ner_failed", job.run) if job else []
-    ents, matches = decide(article.text, rt.matcher, found)
+    ents, matches = await rt.run_cpu(
+        s.ner_timeout, what, "ner_failed", analyse_here, article.text, model, s.entities
+    )
     return carried(
         article, ArticleEntities, model=model or "", entities=ents, matches=matches, extracted_at=utcnow()
     )

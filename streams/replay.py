@@ -16,7 +16,7 @@ from streams.alerting.deliver import DeliveryFailed, with_retries
 from streams.alerting.routes import Routing, deliveries_for
 from streams.alerting.senders import Pacer, deliver_once, delivery_policy
 from streams.kafka.topics import ARTICLES_CLEAN
-from streams.names.analysis import decide, ner_job
+from streams.names.analysis import analyse_here
 from streams.names.gazetteer import resolve_apart
 from streams.names.match import VariantMatcher
 from streams.names.watchlist import Watch
@@ -94,7 +94,7 @@ async def replay(
             "replay reads the topics a broker has kept: give --broker (the embedded one forgets)"
         )
     matcher = VariantMatcher(watches, resolve_apart(watches) if settings.gazetteer else None)
-    slots = cpuproc.Slots(settings.cpu_workers, settings.spacy_model, settings.matmul)
+    slots = cpuproc.Slots(settings.cpu_workers, settings.spacy_model, settings.matmul, matcher)
     seen = alerted = 0
     session = aiohttp.ClientSession() if routing and routing.routes else None
     pacers: dict[str, Pacer] = {}
@@ -105,16 +105,14 @@ async def replay(
             if on_article is not None:
                 on_article()
             # As the live extractor does, `entities: candidates` included.
-            job = ner_job(article.text, settings.ner_model(article.language), settings.entities, matcher)
+            model = settings.ner_model(article.language)
             what = f"entity recognition of {article.url}"
+            job = functools.partial(analyse_here, article.text, model, settings.entities)
             try:
-                found = (
-                    await slots.run_within(settings.ner_timeout, what, "ner_failed", job.run) if job else []
-                )
+                _, matches = await slots.run_within(settings.ner_timeout, what, "ner_failed", job)
             except cpuproc.WorkFailed as exc:
                 log.warning("replay skips %s: %s", article.url, exc)
                 continue
-            _, matches = decide(article.text, matcher, found)
             alert = alert_for(article, matches, settings.snippet_chars)
             if alert is None:
                 continue

@@ -47,6 +47,24 @@ def decide(text: str, matcher: Matcher, found: Found) -> tuple[list[Entity], lis
 def analyse(
     text: str, matcher: Matcher, model: str | None, mode: EntitiesMode = "all"
 ) -> tuple[list[Entity], list[WatchMatch]]:
-    """The whole analysis in this process (the CLI, replay's tests, the benches)."""
+    """The whole analysis in this process (the CLI, the benches, and each CPU process by `analyse_here`)."""
     job = ner_job(text, model, mode, matcher)
     return decide(text, matcher, job.run() if job else [])
+
+
+#: The matcher of this CPU process, given once by its initializer (streams/pipeline/cpuproc.py).
+_process_matcher: Matcher | None = None
+
+
+def use_matcher(matcher: Matcher) -> None:
+    """Make `matcher` the one `analyse_here` uses in this process."""
+    global _process_matcher
+    _process_matcher = matcher
+
+
+def analyse_here(text: str, model: str | None, mode: EntitiesMode) -> tuple[list[Entity], list[WatchMatch]]:
+    """`analyse` with this process's matcher: what a worker sends to a CPU process, so that the candidate
+    search and the matcher run there too, off the event loop, and only the text crosses the pipe."""
+    if _process_matcher is None:
+        raise RuntimeError("this process was started without a matcher (cpuproc.Slots(matcher=...))")
+    return analyse(text, _process_matcher, model, mode)

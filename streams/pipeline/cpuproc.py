@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from streams import metrics
 from streams.reasons import ReasonClass
+
+if TYPE_CHECKING:
+    from streams.names.match import Matcher
 
 T = TypeVar("T")
 log = logging.getLogger("wirewatch")
@@ -50,8 +53,9 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def init(parent: int, model: str, matmul: str) -> None:
-    """Initializer of each CPU process: end with the parent, then load the model before any work."""
+def init(parent: int, model: str, matmul: str, matcher: Matcher | None = None) -> None:
+    """Initializer of each CPU process: end with the parent, then load the model before any work, and
+    keep the watchlist's matcher for `analyse_here`."""
     _die_with(parent)
     # Imported and warmed here, before any task: a task's deadline should not pay for trafilatura's import
     # or the language model's load (a fresh process's first page took over 1 s on a busy machine and was
@@ -67,9 +71,13 @@ def init(parent: int, model: str, matmul: str) -> None:
         if matmul == "numpy":
             use_numpy_matmul()
         warm(model)
+    if matcher is not None:
+        from streams.names.analysis import use_matcher
+
+        use_matcher(matcher)
 
 
-def _spawn(model: str, matmul: str) -> ProcessPoolExecutor:
+def _spawn(model: str, matmul: str, matcher: Matcher | None) -> ProcessPoolExecutor:
     """One process for feedparser, trafilatura and spaCy, the model loaded before any work."""
     # One thread of BLAS per CPU process: each process is one core's worth of work, and OpenBLAS's own
     # threads (numpy matmul) would fight the other processes for the cores (measured: numpy matmul 8%
@@ -81,8 +89,20 @@ def _spawn(model: str, matmul: str) -> ProcessPoolExecutor:
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=init,
-        initargs=(os.getpid(), model, matmul),
+        initargs=(os.getpid(), model, matmul, matcher),
     )
+
+
+def _broke(future: asyncio.Future[Any]) -> bool:
+    """The task's process went down (killed, crashed) or the task was dropped with it."""
+    return future.cancelled() or isinstance(future.exception(), BrokenProcessPool)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    # A task given up on (its deadline passed, its process killed) still ends with an error: read here, so
+    # asyncio does not log it as never retrieved.
+    if not future.cancelled():
+        future.exception()
 
 
 class WorkFailed(Exception):
@@ -94,35 +114,53 @@ class WorkFailed(Exception):
 
 
 class Slots:
-    """CPU processes that each run one task at a time, so a task's deadline counts only its own run.
+    """CPU processes with deadlines: each runs one task at a time, and a task's deadline counts only its
+    own run.
 
     A task past its deadline (a crafted page that keeps lxml busy, a feed whose regexes backtrack) cannot
     be interrupted inside C code, so its process is killed and replaced; the other slots go on untouched.
     """
 
-    def __init__(self, size: int, model: str, matmul: str = "numpy") -> None:
+    #: Tasks handed to one process at once. With one, a process sat idle from the end of each task until
+    #: the event loop had taken the result and sent the next (measured on 2 cores: the CPU processes busy
+    #: 40% of the time while the agents queued for them); with two, the next is already in its pipe.
+    DEPTH = 2
+
+    def __init__(self, size: int, model: str, matmul: str = "numpy", matcher: Matcher | None = None) -> None:
         self.size = size
         self.model = model
         self.matmul = matmul
+        #: Pickled into each process once, at its start (a few tens of KB), not with every article.
+        self.matcher = matcher
         self._executors: list[ProcessPoolExecutor | None] = [None] * size
+        #: Each slot's tasks in the order handed to its process, and how many times it was replaced.
+        self._inflight: list[list[asyncio.Future[Any]]] = [[] for _ in range(size)]
+        self._generation = [0] * size
+        self._starting = [asyncio.Lock() for _ in range(size)]
         self._free: asyncio.Queue[int] | None = None
 
     def _queue(self) -> asyncio.Queue[int]:
         if self._free is None:
             self._free = asyncio.Queue()
-            for i in range(self.size):
-                self._free.put_nowait(i)
+            for _ in range(self.DEPTH):
+                for i in range(self.size):
+                    self._free.put_nowait(i)
         return self._free
 
     async def _executor(self, slot: int) -> ProcessPoolExecutor:
-        executor = self._executors[slot]
-        if executor is None:
-            executor = self._executors[slot] = _spawn(self.model, self.matmul)
-            # Started (and its model loaded) before any deadline runs: start-up is not the task's time.
-            await asyncio.get_running_loop().run_in_executor(executor, os.getpid)
-        return executor
+        async with self._starting[slot]:
+            executor = self._executors[slot]
+            if executor is None:
+                executor = self._executors[slot] = _spawn(self.model, self.matmul, self.matcher)
+                # Started (and its model loaded) before any deadline runs: start-up is not the task's time.
+                await asyncio.get_running_loop().run_in_executor(executor, os.getpid)
+            return executor
 
-    def _replace(self, slot: int) -> None:
+    def _replace(self, slot: int, generation: int) -> None:
+        """Kill the slot's process, unless that was done already since `generation`."""
+        if self._generation[slot] != generation:
+            return
+        self._generation[slot] += 1
         executor, self._executors[slot] = self._executors[slot], None
         if executor is None:
             return
@@ -135,23 +173,43 @@ class Slots:
     async def run_within(
         self, deadline: float | None, what: str, crash_class: ReasonClass, call: Callable[[], T]
     ) -> T:
-        """call() on a free slot; WorkFailed('timeout') past deadline seconds of its own run."""
+        """call() on a slot; WorkFailed('timeout') past deadline seconds of its own run."""
         free = self._queue()
         slot = await free.get()
         try:
-            executor = await self._executor(slot)
-            future = asyncio.get_running_loop().run_in_executor(executor, call)
-            try:
-                return await asyncio.wait_for(future, deadline)
-            except TimeoutError:
-                log.warning("%s ran past %.0f s: its CPU process is replaced", what, deadline)
-                metrics.CPU_FAILURES.labels("timeout").inc()
-                self._replace(slot)
-                raise WorkFailed("timeout", f"{what} ran past its limit of {deadline:g} s") from None
-            except BrokenProcessPool:
-                metrics.CPU_FAILURES.labels("crash").inc()
-                self._replace(slot)
-                raise WorkFailed(crash_class, f"{what} took its CPU process down") from None
+            while True:
+                executor = await self._executor(slot)
+                generation = self._generation[slot]
+                ahead = list(self._inflight[slot])
+                future = asyncio.get_running_loop().run_in_executor(executor, call)
+                future.add_done_callback(_retrieved)
+                self._inflight[slot].append(future)
+                try:
+                    if ahead:
+                        # Queued behind another task: its own deadline starts once the process is done
+                        # with that one.
+                        await asyncio.wait(ahead)
+                        if self._generation[slot] != generation or any(_broke(f) for f in ahead):
+                            # The process went down under the task ahead, so this one never ran: its
+                            # future ends too, and it runs again on the replacement.
+                            await asyncio.wait([future])
+                            if not _broke(future):
+                                return future.result()
+                            self._replace(slot, generation)
+                            continue
+                    done, _ = await asyncio.wait([future], timeout=deadline)
+                    if not done:
+                        log.warning("%s ran past %.0f s: its CPU process is replaced", what, deadline)
+                        metrics.CPU_FAILURES.labels("timeout").inc()
+                        self._replace(slot, generation)
+                        raise WorkFailed("timeout", f"{what} ran past its limit of {deadline:g} s")
+                    if _broke(future):
+                        metrics.CPU_FAILURES.labels("crash").inc()
+                        self._replace(slot, generation)
+                        raise WorkFailed(crash_class, f"{what} took its CPU process down")
+                    return future.result()
+                finally:
+                    self._inflight[slot].remove(future)
         finally:
             free.put_nowait(slot)
 

@@ -150,7 +150,7 @@ class Runtime:
     def slots(self) -> cpuproc.Slots:
         if self._slots is None:
             s = self.settings
-            self._slots = cpuproc.Slots(s.cpu_workers, s.spacy_model, s.matmul)
+            self._slots = cpuproc.Slots(s.cpu_workers, s.spacy_model, s.matmul, self.matcher)
         return self._slots
 
     async def warm_up(self) -> None:

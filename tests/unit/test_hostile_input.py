@@ -199,3 +199,33 @@ async def test_a_huge_table_ends_at_the_extraction_deadline(slots: cpuproc.Slots
     with pytest.raises(cpuproc.WorkFailed) as info:
         await _run(slots, 2.0, clean_html, huge_table_page(), "https://hostile.example/table", "Table")
     assert info.value.reason_class == "timeout"
+
+
+async def test_a_task_queued_behind_one_past_its_deadline_runs_on_the_replacement() -> None:
+    """One slot, two tasks handed to it at once: the first spins past its limit and its process is
+    killed; the second, which never ran, runs on the new process and is charged nothing."""
+    pool = cpuproc.Slots(1, model="")
+    try:
+        first_pid = await _run(pool, 30, pid)
+        stuck = asyncio.ensure_future(_run(pool, 1.0, spin, 60))
+        behind = asyncio.ensure_future(_run(pool, 0.5, pid))
+        with pytest.raises(cpuproc.WorkFailed) as info:
+            await stuck
+        assert info.value.reason_class == "timeout"
+        assert await behind not in (first_pid, None)
+    finally:
+        pool.shutdown()
+
+
+async def test_a_task_queued_behind_one_that_crashes_its_process_is_not_blamed() -> None:
+    pool = cpuproc.Slots(1, model="")
+    try:
+        await _run(pool, 30, pid)
+        crashed = asyncio.ensure_future(_run(pool, 30, crash))
+        behind = asyncio.ensure_future(_run(pool, 30, spin, 0.01))
+        with pytest.raises(cpuproc.WorkFailed) as info:
+            await crashed
+        assert info.value.reason_class == "test_failed"
+        assert await behind == "done"
+    finally:
+        pool.shutdown()
