@@ -37,13 +37,12 @@ def attach_agents(runtime: Runtime, names: tuple[str, ...] | None = None) -> Non
                 "cpu": runtime.cpu_concurrency,
                 "fetch": runtime.settings.fetch_concurrency,
             }[stage.concurrency]
-            runtime.stage_agent(
-                getattr(runtime.topics, topic_field(stage.input)),
-                stage.name,
-                module.handle,
-                key=operator.attrgetter(stage.key),
-                concurrency=copies,
-            )
+            topic = getattr(runtime.topics, topic_field(stage.input))
+            key = operator.attrgetter(stage.key)
+            if stage.batched:
+                runtime.batch_agent(topic, stage.name, module.handle, key=key)
+            else:
+                runtime.stage_agent(topic, stage.name, module.handle, key=key, concurrency=copies)
         start = getattr(module, "start", None)
         if start is not None:
             start(runtime)

@@ -31,11 +31,11 @@ async def publish_items(rt: Runtime, feed_url: str, feed: ParsedFeed, now: float
     source = (spec.source if spec else None) or feed.title
     language = (spec.language if spec else None) or feed.language
     new_times: list[float] = []
+    records: list[tuple[str, FeedItem]] = []
     for item in feed.items:
         if item.url not in fresh:
             continue
         fresh.discard(item.url)  # a feed may list one link twice
-        seen_at = utcnow()
         record = FeedItem(
             url=item.url,
             feed_url=feed_url,
@@ -44,15 +44,16 @@ async def publish_items(rt: Runtime, feed_url: str, feed: ParsedFeed, now: float
             published=item.published,
             summary=item.summary,
             guid=item.guid,
-            seen_at=seen_at,
+            seen_at=utcnow(),
             declared_language=language,
             tags=list(spec.tags) if spec else [],
         )
         rt.progress.expect(item.url)
-        await rt.send(rt.topics.feed_items, item.url, record)
-        # Marked seen only once the broker has the item: a crash in between re-sends, never loses.
-        rt.state.mark_seen(item.url, feed_url, seen_at)
+        records.append((item.url, record))
         new_times.append(_epoch(item.published) or now)
+    await rt.send_many(rt.topics.feed_items, records)
+    # Marked seen only once the broker has every item: a crash in between re-sends, never loses.
+    rt.state.mark_seen([(r.url, feed_url, r.seen_at) for _, r in records])
     return new_times
 
 

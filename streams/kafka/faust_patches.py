@@ -13,15 +13,18 @@ tests/unit/test_faust_patches.py fails if any private attribute used here disapp
   ``subscription.assignment.state_value(tp)``: ``has_valid_position``, ``position``) and, for diagnosis
   only, the fetcher's ``_fetch_task``, ``_in_flight``, ``_pending_tasks``, ``_records``, ``_subscriptions``;
 - faust Recovery (diagnosis only): ``active_highwaters``, ``active_offsets``;
-- faust App (WireApp): ``_new_consumer``, ``_new_transport``, ``_new_producer_transport`` (overridden).
+- faust App (WireApp): ``_new_consumer``, ``_new_transport``, ``_new_producer_transport`` (overridden);
+- faust.streams: ``_current_event``, the context variable that tables read (`handling`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 import faust
@@ -30,6 +33,18 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from streams import metrics
 
 log = logging.getLogger("wirewatch")
+
+
+@contextlib.contextmanager
+def handling(event: Any) -> Iterator[None]:
+    """Make `event` the record being handled in this task, as a table write asks, for a batch taken from
+    a stream (Faust sets it only while its own iteration yields a record). Only this task's context
+    changes: the stream's background reader, another task, keeps its own."""
+    token = faust.streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust.streams._current_event.reset(token)
 
 
 class _IdempotentProducer(aiokafka_driver.Producer):

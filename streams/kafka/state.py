@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -122,6 +124,51 @@ class Dedupe(FetchLog, ArticleIndex, StoryIndex, AlertLog, DeliveryLog, Throttle
     """Every stage's state, what a runtime holds: each stage asks by its stream's key."""
 
 
+class PendingStories:
+    """The deduper's writes of one batch over its state: read back at once within the batch, written to
+    the state only by `flush`, once the broker has the batch's articles."""
+
+    def __init__(self, base: Dedupe) -> None:
+        self.base = base
+        self._urls: set[str] = set()
+        self._hashes: dict[str, str] = {}
+        self._bands: dict[str, str] = {}
+        self._signatures: dict[str, str] = {}
+        self._articles: list[tuple[str, str]] = []
+        self._members: list[tuple[str, list[str], str]] = []
+
+    def duplicate_of(self, canonical_url: str, text_hash: str) -> str | None:
+        if canonical_url in self._urls:
+            return _why_duplicate(canonical_url, canonical_url)
+        if text_hash in self._hashes:
+            return _why_duplicate(canonical_url, self._hashes[text_hash])
+        return self.base.duplicate_of(canonical_url, text_hash)
+
+    def record_article(self, canonical_url: str, text_hash: str) -> None:
+        self._urls.add(canonical_url)
+        self._hashes.setdefault(text_hash, canonical_url)
+        self._articles.append((canonical_url, text_hash))
+
+    def story_candidates(self, bands: list[str]) -> list[str]:
+        pending = [self._bands[b] for b in bands if b in self._bands]
+        return list(dict.fromkeys([*self.base.story_candidates(bands), *pending]))
+
+    def story_signature(self, story_id: str) -> str | None:
+        return self._signatures.get(story_id) or self.base.story_signature(story_id)
+
+    def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None:
+        for band in bands:
+            self._bands.setdefault(band, story_id)
+        self._signatures.setdefault(story_id, signature)
+        self._members.append((story_id, bands, signature))
+
+    def flush(self) -> None:
+        for url, text_hash in self._articles:
+            self.base.record_article(url, text_hash)
+        for story_id, bands, signature in self._members:
+            self.base.record_story_member(story_id, bands, signature)
+
+
 def _health_from(blob: object) -> FeedHealth:
     data = orjson.loads(blob if isinstance(blob, bytes) else str(blob))
     data["item_times"] = tuple(data.get("item_times") or ())
@@ -162,12 +209,26 @@ class StateStore:
         with self._lock:
             self._db.execute(sql, args)
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several statements as one commit: all or none of them, and one WAL write instead of many."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def unseen(self, urls: list[str]) -> list[str]:
         """The urls not yet recorded as seen, in the order given."""
         return [u for u in urls if self._one("SELECT 1 FROM seen_items WHERE url = ?", u) is None]
 
-    def mark_seen(self, url: str, feed_url: str, seen_at: str) -> None:
-        self._write("INSERT OR IGNORE INTO seen_items VALUES (?, ?, ?)", url, feed_url, seen_at)
+    def mark_seen(self, items: list[tuple[str, str, str]]) -> None:
+        """Record (url, feed URL, seen at) of each item, in one commit."""
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO seen_items VALUES (?, ?, ?)", items)
 
     def validators(self, feed_url: str) -> tuple[str | None, str | None]:
         row = self._one("SELECT etag, last_modified FROM feed_validators WHERE feed_url = ?", feed_url)
@@ -233,8 +294,9 @@ class StateStore:
         return self._one("SELECT 1 FROM deliveries WHERE delivery_id = ?", delivery_id) is not None
 
     def record_delivered(self, delivery_id: str, delivered_at: str, ref: str | None = None) -> None:
-        self._write("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", delivery_id, delivered_at, ref)
-        self._write("DELETE FROM outbox WHERE delivery_id = ?", delivery_id)
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", (delivery_id, delivered_at, ref))
+            db.execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))
 
     def delivery_ref(self, delivery_id: str) -> str | None:
         """What the destination called the message (a Slack ts), to thread replies under it."""
@@ -257,11 +319,9 @@ class StateStore:
 
     def take_held(self, digest: str) -> list[bytes]:
         """The records held for a digest, removed from the store (the digest is being sent)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT record FROM held WHERE digest = ? ORDER BY rowid", (digest,)
-            ).fetchall()
-            self._db.execute("DELETE FROM held WHERE digest = ?", (digest,))
+        with self._transaction() as db:
+            rows = db.execute("SELECT record FROM held WHERE digest = ? ORDER BY rowid", (digest,)).fetchall()
+            db.execute("DELETE FROM held WHERE digest = ?", (digest,))
         return [bytes(r[0]) for r in rows]
 
     def held_due(self) -> list[tuple[str, float]]:
@@ -271,17 +331,21 @@ class StateStore:
         return [(str(r[0]), float(r[1])) for r in rows]
 
     def story_candidates(self, bands: list[str]) -> list[str]:
-        found = [self._one("SELECT story_id FROM story_bands WHERE band = ?", b) for b in bands]
-        return list(dict.fromkeys(str(row[0]) for row in found if row is not None))
+        # One query for all bands (32 lookups were a third of the deduper's time), ordered as the bands.
+        marks = ", ".join("?" * len(bands))
+        with self._lock:
+            rows = self._db.execute(f"SELECT band, story_id FROM story_bands WHERE band IN ({marks})", bands)
+            found = {str(band): str(story) for band, story in rows.fetchall()}
+        return list(dict.fromkeys(found[b] for b in bands if b in found))
 
     def story_signature(self, story_id: str) -> str | None:
         row = self._one("SELECT signature FROM story_signatures WHERE story_id = ?", story_id)
         return None if row is None else str(row[0])
 
     def record_story_member(self, story_id: str, bands: list[str], signature: str) -> None:
-        for band in bands:
-            self._write("INSERT OR IGNORE INTO story_bands VALUES (?, ?)", band, story_id)
-        self._write("INSERT OR IGNORE INTO story_signatures VALUES (?, ?)", story_id, signature)
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO story_bands VALUES (?, ?)", [(b, story_id) for b in bands])
+            db.execute("INSERT OR IGNORE INTO story_signatures VALUES (?, ?)", (story_id, signature))
 
     def story(self, story_id: str) -> Story | None:
         """The story's first alert id and the watches its alerts have named, once it has alerted."""

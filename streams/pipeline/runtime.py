@@ -8,11 +8,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import aiohttp
 import faust
-from faust.types import Message, StreamT, TopicT
+from faust.types import EventT, Message, StreamT, TopicT
 
 from streams import metrics
 from streams.alerting.deliver import RetryPolicy
@@ -24,7 +24,7 @@ from streams.ingest.netguard import AddressPolicy, parse_allowed
 from streams.ingest.robots import Robots
 from streams.ingest.websub import WebSub, master_secret
 from streams.kafka.broker import TopicSpec
-from streams.kafka.faust_patches import WireApp
+from streams.kafka.faust_patches import WireApp, handling
 from streams.kafka.state import STATE_FILE, Dedupe, StateStore, TableState
 from streams.kafka.topics import COMPACTED, RECORD_TYPES, Topics, declare_topics, partitions_of
 from streams.names.gazetteer import resolve_apart
@@ -182,8 +182,13 @@ class Runtime:
     # --- what agents call -------------------------------------------------------------------------
     async def send(self, topic: TopicT, key: str, value: WireRecord) -> None:
         """Publish and wait for the broker's acknowledgement before the caller records anything."""
-        fut = await topic.send(key=key, value=value)
-        await fut
+        await self.send_many(topic, [(key, value)])
+
+    async def send_many(self, topic: TopicT, records: Sequence[tuple[str, WireRecord]]) -> None:
+        """Publish all, then wait for every acknowledgement: the producer puts records sent while a request
+        is in flight into the next one, where awaiting each in turn sent one request per record."""
+        futures = [await topic.send(key=key, value=value) for key, value in records]
+        await asyncio.gather(*futures)
 
     async def publish_alert(self, alert: Alert, deliveries: list[Delivery]) -> None:
         """The alert on the alerts topic and one delivery per destination, queued in the outbox first."""
@@ -236,17 +241,79 @@ class Runtime:
                 except Exception as exc:
                     self._agent_died(stage, exc)
                     raise
-                if isinstance(outcome, Finished):
-                    self.progress.finish(item, str(outcome))
-                metrics.RECORDS.labels(stage, metrics.outcome_label(outcome)).inc()
-                # Handled, or dead-lettered: only now may the commit move past this record.
-                if event is not None:
-                    self._handled(event.message)
+                self._settle(stage, item, outcome, event.message if event is not None else None)
                 # Yielding the outcome lets Faust's test context wait until a record is fully handled.
                 yield outcome
 
         self._stages[topic.get_topic_name()] = stage
         self.app.agent(topic, name=f"wirewatch.{stage}", concurrency=concurrency)(run)
+
+    #: The most records a batched stage takes at once, and how long it waits for more once one is there.
+    BATCH_RECORDS = 200
+    BATCH_WAIT = 0.01
+
+    def batch_agent(
+        self,
+        topic: TopicT,
+        stage: str,
+        handler: Callable[[Runtime, list[R]], Awaitable[list[str]]],
+        key: Callable[[R], str],
+    ) -> None:
+        """Attach an agent of one copy that hands the records that arrived together to handler as a list.
+
+        The handler dead-letters a record it cannot handle itself (with `guard`); a failure of the batch as
+        a whole (publishing its output) makes each of its records a dead letter.
+        """
+
+        async def run(stream: StreamT[R]) -> AsyncIterator[str]:
+            # take_events is Faust's Stream's, not in its StreamT interface.
+            faust_stream = cast(faust.Stream[R], stream)
+            async for taken in faust_stream.take_events(self.BATCH_RECORDS, self.BATCH_WAIT):
+                for events in _by_partition(taken):
+                    # A Faust table writes to the changelog partition of the record being handled: the
+                    # batch's, as its records share one.
+                    with handling(events[-1]):
+                        settled = await self._handle_batch(stage, handler, key, events)
+                    for event, item, outcome in settled:
+                        self._settle(stage, item, outcome, event.message)
+                        yield outcome
+
+        self._stages[topic.get_topic_name()] = stage
+        self.app.agent(topic, name=f"wirewatch.{stage}")(run)
+
+    async def _handle_batch(
+        self,
+        stage: str,
+        handler: Callable[[Runtime, list[R]], Awaitable[list[str]]],
+        key: Callable[[R], str],
+        events: list[EventT[Any]],
+    ) -> list[tuple[EventT[Any], str, str]]:
+        """Each event of a batch with its item and outcome (all dead letters when the batch failed as one)."""
+        values = [cast(R, event.value) for event in events]
+        items = [getattr(value, "item_url", None) or key(value) for value in values]
+        try:
+            try:
+                outcomes = await handler(self, values)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error_class, reason = _failure(exc)
+                for value, item in zip(values, items, strict=True):
+                    await self.dead_letter(stage, key(value), error_class, reason, item)
+                outcomes = ["dead-lettered"] * len(values)
+        except Exception as exc:
+            self._agent_died(stage, exc)
+            raise
+        return list(zip(events, items, outcomes, strict=True))
+
+    def _settle(self, stage: str, item: str, outcome: str, message: Message | None) -> None:
+        """A record handled or dead-lettered: counted, its item finished if this was its last stage, and
+        only now may the commit move past it."""
+        if isinstance(outcome, Finished):
+            self.progress.finish(item, str(outcome))
+        metrics.RECORDS.labels(stage, metrics.outcome_label(outcome)).inc()
+        if message is not None:
+            self._handled(message)
 
     async def undecodable(self, exc: Exception, message: Message) -> None:
         """A record on a stage's topic that is not JSON of the topic's record type: a dead letter, and
@@ -283,9 +350,20 @@ class Runtime:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            reason = str(exc) or type(exc).__name__
-            error_class = getattr(exc, "reason_class", None) or type(exc).__name__
-            await self.dead_letter(stage, key, str(error_class), reason, item_url)
+            await self.dead_letter(stage, key, *_failure(exc), item_url)
+
+
+def _by_partition(events: Sequence[EventT[Any]]) -> list[list[EventT[Any]]]:
+    """A batch's events grouped by the partition they came from, each group in its order."""
+    groups: dict[object, list[EventT[Any]]] = {}
+    for event in events:
+        groups.setdefault(event.message.tp, []).append(event)
+    return list(groups.values())
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    """A dead letter's error class (the exception's reason class, else its type) and reason."""
+    return str(getattr(exc, "reason_class", None) or type(exc).__name__), str(exc) or type(exc).__name__
 
 
 def _robots_agent(user_agent: str) -> str:

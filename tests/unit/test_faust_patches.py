@@ -65,3 +65,11 @@ def test_faust_app_members() -> None:
 
     for name in ("_new_consumer", "_new_transport", "_new_producer_transport", "on_rebalance_end"):
         assert callable(getattr(faust.App, name, None)), name
+
+
+def test_faust_current_event_variable() -> None:
+    import contextvars
+
+    import faust.streams
+
+    assert isinstance(faust.streams._current_event, contextvars.ContextVar)

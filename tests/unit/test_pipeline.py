@@ -54,9 +54,13 @@ def test_each_agent_writes_only_the_topics_its_stage_declares(stage: object) -> 
     tree = ast.parse((ROOT / "agents" / f"{stage.name}.py").read_text(encoding="utf-8"))
     written: set[str] = set()
     for node in ast.walk(tree):
-        # rt.send(rt.topics.X, ...), and the Runtime's methods that write for the agent.
+        # rt.send(rt.topics.X, ...) or rt.send_many(rt.topics.X, ...), and the Runtime's methods that write for it.
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr == "send" and node.args and isinstance(node.args[0], ast.Attribute):
+            if (
+                node.func.attr in ("send", "send_many")
+                and node.args
+                and isinstance(node.args[0], ast.Attribute)
+            ):
                 written.add(node.args[0].attr)
             written |= _WRITES_THROUGH.get(node.func.attr, set())
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
