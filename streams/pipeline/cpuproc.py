@@ -137,15 +137,10 @@ class Slots:
         self._inflight: list[list[asyncio.Future[Any]]] = [[] for _ in range(size)]
         self._generation = [0] * size
         self._starting = [asyncio.Lock() for _ in range(size)]
-        self._free: asyncio.Queue[int] | None = None
-
-    def _queue(self) -> asyncio.Queue[int]:
-        if self._free is None:
-            self._free = asyncio.Queue()
-            for _ in range(self.DEPTH):
-                for i in range(self.size):
-                    self._free.put_nowait(i)
-        return self._free
+        #: Tasks handed to each slot and not yet ended; all slots together take size * DEPTH at once.
+        self._load = [0] * size
+        self._turn = 0
+        self._room: asyncio.Semaphore | None = None
 
     async def _executor(self, slot: int) -> ProcessPoolExecutor:
         async with self._starting[slot]:
@@ -174,8 +169,14 @@ class Slots:
         self, deadline: float | None, what: str, crash_class: ReasonClass, call: Callable[[], T]
     ) -> T:
         """call() on a slot; WorkFailed('timeout') past deadline seconds of its own run."""
-        free = self._queue()
-        slot = await free.get()
+        if self._room is None:
+            self._room = asyncio.Semaphore(self.size * self.DEPTH)
+        await self._room.acquire()
+        # The least loaded slot (an idle process before one with a task ahead of this one), in turn among
+        # equals, so that work spreads over every process.
+        slot = min(range(self.size), key=lambda i: (self._load[i], (i - self._turn) % self.size))
+        self._turn = slot + 1
+        self._load[slot] += 1
         try:
             while True:
                 executor = await self._executor(slot)
@@ -211,7 +212,8 @@ class Slots:
                 finally:
                     self._inflight[slot].remove(future)
         finally:
-            free.put_nowait(slot)
+            self._load[slot] -= 1
+            self._room.release()
 
     async def warm(self) -> None:
         """Start every slot's process, its model loaded, before any record arrives."""

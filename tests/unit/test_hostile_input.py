@@ -229,3 +229,11 @@ async def test_a_task_queued_behind_one_that_crashes_its_process_is_not_blamed()
         assert await behind == "done"
     finally:
         pool.shutdown()
+
+
+async def test_a_task_goes_to_an_idle_process_before_one_that_is_busy(slots: cpuproc.Slots) -> None:
+    long = asyncio.ensure_future(_run(slots, 30, spin, 2.0))
+    idle = await _run(slots, 30, pid)
+    again = await _run(slots, 30, pid)  # not queued behind the long task, on the other process
+    assert again == idle and not long.done()
+    assert await long == "done"
