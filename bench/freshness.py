@@ -6,7 +6,7 @@ The whole pipeline runs on the embedded broker in this process; every article na
 time from its publication to its alert is taken per kind of feed. Then a poller-only worker reads 1,000
 feeds, and its CPU is given per round and as a share of a core at the interval it reads them.
 
-Run: python bench/freshness.py [--minutes 12]
+Run: python bench/freshness.py [--minutes 12], or python bench/pipeline.py --freshness 12
 """
 
 from __future__ import annotations
@@ -210,12 +210,17 @@ async def main() -> None:
     parser.add_argument("--minutes", type=float, default=12.0)
     parser.add_argument("--feeds", type=int, default=1000, help="feeds for the poller's CPU")
     args = parser.parse_args()
-    await freshness(args.minutes)
+    await run(args.minutes, args.feeds)
+
+
+async def run(minutes: float, feeds: int = 1000) -> None:
+    """Publication to alert by kind of feed over `minutes`, then the poller's CPU for `feeds` feeds."""
+    await freshness(minutes)
     # Rounds 5 s apart to measure one; a feed whose pace is unknown is read every poll_interval (300 s).
-    first, per_round = await poller_cpu(args.feeds, interval=5.0)
+    first, per_round = await poller_cpu(feeds, interval=5.0)
     interval = 300.0
     print(
-        f"poller, {args.feeds} feeds: first poll {first:.2f} CPU-s, then {per_round:.2f} CPU-s a round;"
+        f"poller, {feeds} feeds: first poll {first:.2f} CPU-s, then {per_round:.2f} CPU-s a round;"
         f" at one round per {interval:.0f} s, {100 * per_round / interval:.2f}% of a core"
     )
 

