@@ -24,7 +24,7 @@ from streams.ingest.fetch import FetchError, HostGate, Limits, SafeClient, decod
 from streams.ingest.netguard import AddressPolicy, parse_allowed
 from streams.ingest.publish import parse_in_cpu, publish_items
 from streams.kafka.topics import ALERTS, DEADLETTER, FEEDS_HEALTH
-from streams.names.match import VariantMatcher, explain
+from streams.names.match import Matcher, VariantMatcher, explain
 from streams.names.watchlist import Watch
 from streams.pipeline.topology import PIPELINE
 from streams.settings import Settings
@@ -63,7 +63,7 @@ class Console:
     feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
     _listeners: set[asyncio.Queue[bytes]] = field(default_factory=set)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _matcher: VariantMatcher | None = None
+    _matcher: Matcher | None = None
     _web: SafeClient | None = None
 
     # -- reading the topics ----------------------------------------------------------------------------
@@ -135,10 +135,9 @@ class Console:
         self.feeds[str(health.get("feed_url"))] = health
 
     # -- what it computes ------------------------------------------------------------------------------
-    def matcher(self) -> VariantMatcher:
+    def matcher(self) -> Matcher:
         if self._matcher is None:
-            self._matcher = self.runtime.matcher if self.runtime is not None else VariantMatcher(self.watches)  # type: ignore[assignment]
-        assert self._matcher is not None
+            self._matcher = self.runtime.matcher if self.runtime is not None else VariantMatcher(self.watches)
         return self._matcher
 
     def explained(self, text: str) -> list[dict[str, Any]]:
@@ -150,9 +149,7 @@ class Console:
             for m in matcher.match(text)
             if m.watch in by_id
         ]
-        refused = [
-            {**m.to_json(), "why": f"not counted: {why}"} for m, why in getattr(matcher, "refused", [])
-        ]
+        refused = [{**m.to_json(), "why": f"not counted: {why}"} for m, why in matcher.refused]
         return found + refused
 
     async def page_text(self, url: str) -> tuple[str, str]:

@@ -25,7 +25,10 @@ How = Literal["exact", "alias", "gazetteer", "defined", "variant", "surname", "h
 
 
 class Matcher(Protocol):
-    """What the extractor, the CLI and replay need of any matcher."""
+    """What the extractor, the CLI, replay and the console need of any matcher."""
+
+    #: The short forms the last `match` did not count, each with why (what --explain shows).
+    refused: list[tuple[WatchMatch, str]]
 
     def match(self, text: str, entities: Sequence[Entity] = ()) -> list[WatchMatch]: ...
 
