@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -43,7 +42,7 @@ from common import (
     watchlist_yaml,
 )
 
-from streams.kafka.broker import EmbeddedBroker, read_topic
+from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.topics import ALERTS, ARTICLES_ENTITIES, ARTICLES_RAW, DEADLETTER
 from streams.names.evaluation import candidate_ner, evaluate, load_corpus, spacy_ner
 from streams.names.watchlist import load_watchlist
@@ -126,11 +125,11 @@ def percentiles(values: Iterable[float]) -> str:
 
 
 async def _latencies(broker: str, prefix: str) -> list[float]:
-    """Seconds from each alerted article's download (fetched_at) to its alert's record on the topic."""
-    fetched = {
-        str(v["item_url"]): datetime.fromisoformat(str(v["fetched_at"])).timestamp()
-        for _, v in await read_topic(broker, prefix + ARTICLES_RAW, timeout=120)
-    }
+    """Seconds from each alerted article's page on wirewatch.articles.raw (the record's timestamp, in
+    milliseconds: the fetched_at field holds whole seconds, up to a second off) to its alert's record."""
+    fetched: dict[str, float] = {}
+    for _, v, ts in await _read_with_time(broker, prefix + ARTICLES_RAW):
+        fetched.setdefault(str(v["item_url"]), ts)
     alerts = await _read_with_time(broker, prefix + ALERTS)
     return [
         ts - fetched[str(v["item_url"])]
