@@ -140,7 +140,7 @@ class Slots:
         #: Tasks handed to each slot and not yet ended; all slots together take size * DEPTH at once.
         self._load = [0] * size
         self._turn = 0
-        self._room: asyncio.Semaphore | None = None
+        self._room = asyncio.Semaphore(size * self.DEPTH)
 
     async def _executor(self, slot: int) -> ProcessPoolExecutor:
         async with self._starting[slot]:
@@ -169,8 +169,6 @@ class Slots:
         self, deadline: float | None, what: str, crash_class: ReasonClass, call: Callable[[], T]
     ) -> T:
         """call() on a slot; WorkFailed('timeout') past deadline seconds of its own run."""
-        if self._room is None:
-            self._room = asyncio.Semaphore(self.size * self.DEPTH)
         await self._room.acquire()
         # The least loaded slot (an idle process before one with a task ahead of this one), in turn among
         # equals, so that work spreads over every process.

@@ -234,7 +234,7 @@ class Runtime:
             async for value in stream:
                 event = stream.current_event
                 outcome = "dead-lettered"
-                item = getattr(value, "item_url", None) or key(value)
+                item = _item_of(value, key)
                 try:
                     async with self.guard(stage, key(value), item):
                         outcome = await handler(self, value)
@@ -290,7 +290,7 @@ class Runtime:
     ) -> list[tuple[EventT[Any], str, str]]:
         """Each event of a batch with its item and outcome (all dead letters when the batch failed as one)."""
         values = [cast(R, event.value) for event in events]
-        items = [getattr(value, "item_url", None) or key(value) for value in values]
+        items = [_item_of(value, key) for value in values]
         try:
             try:
                 outcomes = await handler(self, values)
@@ -351,6 +351,11 @@ class Runtime:
             raise
         except Exception as exc:
             await self.dead_letter(stage, key, *_failure(exc), item_url)
+
+
+def _item_of(value: R, key: Callable[[R], str]) -> str:
+    """The item a record is about, for progress and dead letters: its feed item's URL, else its key."""
+    return getattr(value, "item_url", None) or key(value)
 
 
 def _by_partition(events: Sequence[EventT[Any]]) -> list[list[EventT[Any]]]:

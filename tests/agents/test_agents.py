@@ -182,9 +182,8 @@ async def test_deduper_sees_a_batchs_own_articles_and_records_them_only_once_pub
         await sent(topic, records)
 
     rt.send_many = publish  # type: ignore[method-assign]
-    with handling(
-        _Event(rt.topics.articles_dedupe.get_topic_name(), 0)
-    ):  # as the stage's batch runner does: tables write to its partition
+    # As the stage's batch runner does: a table writes to the partition of the record being handled.
+    with handling(_Event(rt.topics.articles_dedupe.get_topic_name(), 0)):
         outcomes = await handle(rt, batch)
     assert outcomes == [
         "unique",
